@@ -8,29 +8,31 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-# (name, JSON type, Spark SQL type, nullable, description)
+# (name, JSON type, Spark SQL type, nullable, description), in the order every line carries them.
+# Fields that depend on one thing only (the user, the product, the session's device) sit together:
+# the encoder copies each such group from one pre-rendered fragment.
 INTERACTION_FIELDS: Final[tuple[tuple[str, str, str, bool, str], ...]] = (
     ("timestamp", "string", "TIMESTAMP", False, "event time, ISO-8601 UTC with milliseconds and Z"),
     ("seq", "integer", "BIGINT", False, "position of the event in its stream (shard)"),
     ("interaction_id", "string", "STRING", False, "unique id of the event"),
     ("session_id", "string", "STRING", False, "id of the session the event belongs to"),
     ("session_event_index", "integer", "INT", False, "1 for a session's first event"),
-    ("user_id", "string", "STRING", False, "user, as served by /stream/users"),
-    ("product_id", "string", "STRING", False, "product of the catalog"),
     ("interaction_type", "string", "STRING", False, "view, click, add_to_cart, purchase or wishlist"),
     ("duration", "integer", "INT", True, "seconds on the product page (views only, else null)"),
     ("quantity", "integer", "INT", True, "items (add_to_cart and purchase only, else null)"),
     ("revenue", "number", "DOUBLE", False, "price * quantity for purchases, else 0"),
-    ("price", "number", "DOUBLE", False, "unit price of the product"),
-    ("category", "string", "STRING", False, "product category, lower case"),
-    ("page_url", "string", "STRING", False, "/products/<category>/<product_id>"),
-    ("referrer", "string", "STRING", True, "where the session came from"),
+    ("user_id", "string", "STRING", False, "user, as served by /stream/users"),
     ("user_segment", "string", "STRING", False, "casual, regular, power or premium"),
+    ("country", "string", "STRING", False, "ISO 3166 alpha-2 country code of the user"),
+    ("city", "string", "STRING", False, "city of the user (a real city of that country)"),
+    ("product_id", "string", "STRING", False, "product of the catalog"),
+    ("category", "string", "STRING", False, "product category, lower case"),
+    ("price", "number", "DOUBLE", False, "unit price of the product"),
+    ("page_url", "string", "STRING", False, "/products/<category>/<product_id>"),
+    ("referrer", "string", "STRING", True, "where the session came from (null: direct)"),
     ("device_type", "string", "STRING", False, "mobile, desktop or tablet"),
     ("browser", "string", "STRING", False, "browser of the session"),
     ("device_info", "string", "STRING", False, "device and operating system of the session"),
-    ("country", "string", "STRING", False, "ISO 3166 alpha-2 country code of the user"),
-    ("city", "string", "STRING", False, "city of the user (a real city of that country)"),
 )
 
 INTERACTION_TYPES: Final[tuple[str, ...]] = ("view", "click", "add_to_cart", "purchase", "wishlist")

@@ -1,0 +1,125 @@
+"""Where a stream's lines come from: the shared live site, a private seeded stream, or the user catalog.
+
+Each source hands the stream loop (stream.py) whole NDJSON lines, a batch at a time, already stamped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import numpy as np
+import ujson
+
+from ..workers.catalog import Catalog
+from ..workers.encode import stamp_timestamps
+from ..workers.generator import EventGenerator
+from ..workers.model import ModelConfig
+from ..workers.places import City
+from .feed import SiteFeed
+
+# Rows per write: bounds the memory a stream holds at once (one shared buffer, see LiveInteractions).
+MAX_BATCH_ROWS = 4096
+
+
+class Source:
+    """A batch of whole lines per call. `times_ms` are the event times the pacer assigns (or None)."""
+
+    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the source holds (nothing by default)."""
+
+
+class LiveInteractions(Source):
+    """Rows from the workers' rings, stamped with the moment they leave."""
+
+    def __init__(self, feed: SiteFeed, buffer: np.ndarray) -> None:
+        self.feed = feed
+        # Shared by every live stream: a batch is read, stamped and copied out before any await.
+        self.buffer = buffer
+
+    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
+        got = self.feed.take(self.buffer, min(count, len(self.buffer)))
+        rows = self.buffer[:got]
+        if times_ms is not None:
+            stamp_timestamps(rows, times_ms[:got])
+        return rows.tobytes(), got
+
+
+class GeneratorPool:
+    """Generators for seeded streams, built on demand in a thread (the loop never waits on numpy).
+
+    One thread runs all seeded generation: a generator keeps its current epoch in a buffer it reuses, so
+    two threads must never use the same one, and a single thread also bounds the CPU that replays take
+    from live streams. Keeps the few most recently used generators (each holds about 40 MB).
+    """
+
+    KEEP = 2
+
+    def __init__(self, live_model: ModelConfig, live_catalog: Catalog, cities: tuple[City, ...]) -> None:
+        self.live_model = live_model
+        self.live_catalog = live_catalog
+        self.cities = cities
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="clickstream-seeded")
+        self._generators: OrderedDict[tuple[int, int], EventGenerator] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _generator(self, seed: int, shard: int) -> EventGenerator:
+        key = (seed, shard)
+        with self._lock:
+            generator = self._generators.pop(key, None)
+            if generator is None:
+                model = ModelConfig(seed, self.live_model.max_users, self.live_model.max_products)
+                # The live site's own seed reuses its catalog: no rebuild, same users as /stream/users.
+                catalog = self.live_catalog if model == self.live_model else None
+                generator = EventGenerator(model, shard, cities=self.cities, catalog=catalog)
+            self._generators[key] = generator
+            while len(self._generators) > self.KEEP:
+                self._generators.popitem(last=False)
+            return generator
+
+    def render(self, seed: int, shard: int, first: int, count: int, start_ms: int, event_rate: float) -> bytes:
+        return self._generator(seed, shard).render_stamped(first, count, start_ms, event_rate).tobytes()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class SeededInteractions(Source):
+    """Positions offset.. of the stream (seed, shard): byte-identical on every request."""
+
+    def __init__(self, pool: GeneratorPool, seed: int, shard: int, offset: int, start_ms: int,
+                 event_rate: float) -> None:
+        self.pool, self.seed, self.shard = pool, seed, shard
+        self.position, self.start_ms, self.event_rate = offset, start_ms, event_rate
+
+    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
+        loop = asyncio.get_running_loop()
+        data = await loop.run_in_executor(
+            self.pool.executor, self.pool.render, self.seed, self.shard, self.position, count, self.start_ms,
+            self.event_rate,
+        )
+        self.position += count
+        return data, count
+
+
+class Users(Source):
+    """The catalog's users in id order from `offset`, wrapping around."""
+
+    def __init__(self, catalog: Catalog, offset: int) -> None:
+        self.catalog = catalog
+        self.next_user = offset
+        self.as_of = datetime.now(UTC).date()
+
+    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
+        n = self.catalog.n_users
+        users = [(self.next_user + i) % n for i in range(count)]
+        self.next_user = (self.next_user + count) % n
+        lines = [ujson.dumps(self.catalog.user_record(u, self.as_of), ensure_ascii=False,
+                             escape_forward_slashes=False) for u in users]
+        return ("\n".join(lines) + "\n").encode(), count

@@ -1,0 +1,95 @@
+"""One connection's stream: paced batches of whole lines into a chunked HTTP response.
+
+The loop sends, each tick, every event that has come due (pacing.py), then sleeps until the next one
+is due. `response.write` awaits the transport's drain once more than 64 KiB are buffered: a slow client
+slows only its own stream (whose schedule then slips, see Pacer), and nothing is buffered without bound.
+Every write is whole lines, so a stream that ends for any reason (its count, its duration, server
+shutdown, a client that goes away) ends on a whole line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import numpy as np
+from aiohttp import ClientConnectionResetError, web
+
+from .metrics import Metrics
+from .pacing import Pacer
+from .params import StreamRequest
+from .sources import MAX_BATCH_ROWS, Source
+
+STREAM_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # proxies (nginx, Railway's edge) must not buffer a stream
+}
+CONTENT_TYPES = {"ndjson": "application/x-ndjson", "sse": "text/event-stream"}
+
+
+class StreamSettings:
+    def __init__(self, tick_s: float, max_burst_s: float, stopping: asyncio.Event) -> None:
+        self.tick_s = tick_s
+        self.max_burst_s = max_burst_s
+        self.stopping = stopping  # set at shutdown: streams end at their next tick
+
+
+def to_sse(data: bytes, first_id: int) -> bytes:
+    """One Server-Sent Event per line, `id:` counting the stream's events from 1."""
+    lines = data.split(b"\n")[:-1]
+    return b"".join(b"id: %d\ndata: %s\n\n" % (first_id + i, line.rstrip()) for i, line in enumerate(lines))
+
+
+async def run_stream(
+    request: web.Request, source: Source, params: StreamRequest, metrics: Metrics, settings: StreamSettings
+) -> web.StreamResponse:
+    response = web.StreamResponse(headers={**STREAM_HEADERS, "Content-Type": CONTENT_TYPES[params.format]})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    stats = metrics.open_stream(request.path, params.rate_eps)
+    loop = asyncio.get_running_loop()
+    start_s = loop.time()
+    wall_offset_s = time.time() - start_s  # event times are loop times; timestamps are wall-clock
+    pacer = Pacer(params.rate_eps, start_s, settings.tick_s, settings.max_burst_s) if params.rate_eps else None
+    limit = params.limit if params.limit is not None else math.inf
+    end_s = start_s + params.duration_s if params.duration_s is not None else math.inf
+    sent = 0
+    disconnected = False
+    try:
+        while sent < limit and not settings.stopping.is_set():
+            now = loop.time()
+            want = pacer.due(now) if pacer else MAX_BATCH_ROWS
+            want = int(min(want, limit - sent))
+            while want > 0:
+                batch = min(want, MAX_BATCH_ROWS)
+                times_ms = None
+                if pacer:
+                    index = np.arange(pacer.sent, pacer.sent + batch, dtype=np.float64)
+                    times_ms = np.floor((wall_offset_s + pacer.start_s + index / pacer.rate_eps) * 1000)
+                data, got = await source.read(batch, times_ms.astype(np.int64) if times_ms is not None else None)
+                if got == 0:
+                    break  # the rings ran dry: try again next tick
+                if params.format == "sse":
+                    data = to_sse(data, sent + 1)
+                await response.write(data)
+                metrics.sent(stats, got, len(data))
+                sent += got
+                want -= got
+                if pacer:
+                    pacer.record(got)
+            now = loop.time()
+            if now >= end_s or sent >= limit:
+                break
+            wake = min(pacer.next_wake_s(now) if pacer else now, end_s)
+            if wake > now:
+                await asyncio.sleep(wake - now)
+            elif not pacer:
+                await asyncio.sleep(0)  # an unpaced stream still lets other streams run
+        await response.write_eof()
+    except (ConnectionResetError, ClientConnectionResetError):
+        disconnected = True  # the client went away: a normal end of a stream
+    finally:
+        metrics.close_stream(stats, disconnected)
+        source.close()
+    return response

@@ -1,0 +1,89 @@
+"""A generator process: renders its shard's stream into its ring, as fast as the ring drains.
+
+Started by the supervisor (server/supervisor.py) through multiprocessing's "spawn" context, so it shares
+nothing with the server but the ring. It resumes at the ring's head, so a restarted producer continues
+its shard exactly where the dead one stopped. It exits when the ring is closed, on SIGTERM, or when its
+parent dies (Linux delivers SIGKILL through PR_SET_PDEATHSIG; elsewhere it notices its new parent pid).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+from .generator import EventGenerator
+from .model import ModelConfig
+from .places import City
+from .ring import Ring, RingClosed
+
+EXIT_OK = 0
+EXIT_BOOT_ERROR = 3  # could not attach or build the generator: restarting will not help
+BLOCK_ROWS = 4096
+IDLE_SLEEP_S = 0.001  # ring full: the consumer frees space in well under a millisecond at high rates
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class ProducerSpec:
+    """Everything a producer needs, pickled into the child."""
+
+    model: ModelConfig
+    shard: int
+    ring_name: str
+    cities: tuple[City, ...]
+    parent_pid: int
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def run_producer(spec: ProducerSpec) -> None:
+    """Process entry point."""
+    _die_with_parent()
+    # Ctrl-C reaches the whole process group: the supervisor decides when producers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ring = Ring.attach(spec.ring_name)
+        generator = EventGenerator(spec.model, spec.shard, cities=spec.cities)
+        ring.format(generator.row_bytes)
+    except Exception as exc:  # a boot error: report it and exit with the code that says so
+        print(f"clickstream worker {spec.shard}: cannot start: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_BOOT_ERROR)
+    ring.set_producer_pid(os.getpid())
+    try:
+        produce(ring, generator, spec)
+    except RingClosed:
+        pass
+    finally:
+        ring.close()
+    sys.exit(EXIT_OK)
+
+
+def produce(ring: Ring, generator: EventGenerator, spec: ProducerSpec) -> None:
+    buffer = generator.new_buffer(BLOCK_ROWS)
+    position = ring.head  # resume where the previous producer of this ring stopped
+    pending = 0  # rows rendered into buffer[offset:] and not yet in the ring
+    offset = 0
+    while not ring.closed:
+        ring.beat()
+        if os.getppid() != spec.parent_pid:
+            return
+        if pending == 0:
+            generator.render(position, BLOCK_ROWS, buffer)
+            position += BLOCK_ROWS
+            pending, offset = BLOCK_ROWS, 0
+        count = ring.write(buffer[offset : offset + pending])
+        pending -= count
+        offset += count
+        if count == 0:
+            time.sleep(IDLE_SLEEP_S)

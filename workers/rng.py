@@ -1,0 +1,57 @@
+"""Counter-based randomness: any event's random draws are a pure function of (key, position).
+
+A sequential generator (numpy's PCG64) would force us to generate a stream from its beginning to
+reach position K; hashing the position instead lets a worker, a replayed request or a Spark executor
+start anywhere. The mixer is SplitMix64's finaliser, a bijection on 64-bit integers, so distinct
+inputs give distinct outputs: ids built from it never collide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_U21 = np.uint64(0x1FFFFF)
+_INV_2_21 = 1.0 / (1 << 21)
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser, vectorised. Bijective on uint64; returns a new array."""
+    # In-place steps with one scratch array: about twice as fast as the expression form on large blocks.
+    z = x.copy()
+    scratch = np.empty_like(z)
+    with np.errstate(over="ignore"):
+        np.right_shift(z, _S30, out=scratch)
+        z ^= scratch
+        z *= _M1
+        np.right_shift(z, _S27, out=scratch)
+        z ^= scratch
+        z *= _M2
+        np.right_shift(z, _S31, out=scratch)
+        z ^= scratch
+    return z
+
+
+def derive_key(*parts: int) -> np.uint64:
+    """A 64-bit key from small integers (seed, shard, purpose): each part is mixed in turn."""
+    key = np.array([0x243F6A8885A308D3], dtype=np.uint64)
+    for part in parts:
+        with np.errstate(over="ignore"):
+            key = mix64(key ^ np.uint64(part & 0xFFFFFFFFFFFFFFFF)) + _GOLDEN
+    return np.uint64(key[0])
+
+
+def hash_positions(key: np.uint64, positions: np.ndarray) -> np.ndarray:
+    """One independent 64-bit random word per position (positions as uint64)."""
+    with np.errstate(over="ignore"):
+        z = positions * _GOLDEN
+    z ^= key
+    return mix64(z)
+
+
+def unit(word: np.ndarray, lane: int) -> np.ndarray:
+    """A uniform float in [0, 1) from 21 bits of `word`; lane 0, 1 or 2 picks which 21 bits."""
+    return ((word >> np.uint64(21 * lane)) & _U21).astype(np.float64) * _INV_2_21
