@@ -1,0 +1,252 @@
+"""The HTTP contract, against one real server with real workers."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+
+from .conftest import ServerProcess, wait_for
+
+
+def get(server: ServerProcess, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(f"{server.url}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def events(body: bytes) -> list[dict[str, Any]]:
+    assert body.endswith(b"\n"), "a stream must end on a whole line"
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def test_count_alone_yields_exactly_that_many_events(server: ServerProcess) -> None:
+    for count in (1, 2_500, 20_000):
+        status, headers, body = get(server, f"/stream/interactions?count={count}&rate=50000")
+        assert status == 200
+        assert headers["Content-Type"].startswith("application/x-ndjson")
+        assert len(events(body)) == count
+
+
+def test_duration_paces_the_stream_and_ends_on_time(server: ServerProcess) -> None:
+    started = time.monotonic()
+    status, _, body = get(server, "/stream/interactions?rate=300&duration=2")
+    elapsed = time.monotonic() - started
+    assert status == 200
+    assert len(events(body)) == 600  # rate x duration, exactly
+    assert elapsed > 1.5  # paced over the duration, not dumped at once
+
+
+def test_count_and_duration_stop_at_whichever_comes_first(server: ServerProcess) -> None:
+    assert len(events(get(server, "/stream/interactions?count=50&duration=5&rate=1000")[2])) == 50
+    assert len(events(get(server, "/stream/interactions?count=5000&duration=1&rate=100")[2])) == 100
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("rate=abc", "rate"),
+        ("rate=0", "rate"),
+        ("rate=-5", "rate"),
+        ("rate=50001", "rate"),
+        ("rate=1.5", "rate"),
+        ("duration=0", "duration"),
+        ("duration=-1", "duration"),
+        ("duration=301", "duration"),
+        ("count=-1", "count"),
+        ("count=0", "count"),
+        ("count=x", "count"),
+        ("format=xml", "format"),
+        ("rat=100", "rat"),
+        ("offset=5", "offset"),
+        ("seed=-1", "seed"),
+        ("seed=1&shard=70000", "shard"),
+        ("seed=1&start=yesterday&count=1", "start"),
+        ("count=100000&rate=10", "count"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_parameter(server: ServerProcess, query: str, parameter: str) -> None:
+    status, headers, body = get(server, f"/stream/interactions?{query}")
+    assert status == 400
+    assert headers["Content-Type"].startswith("application/json")
+    error = json.loads(body)
+    assert error["parameter"] == parameter
+    assert error["allowed"] and error["message"]
+    assert "Traceback" not in body.decode()
+
+
+def test_users_bad_input_names_the_range(server: ServerProcess) -> None:
+    status, _, body = get(server, "/stream/users?rate=5001")
+    assert status == 400
+    assert json.loads(body)["allowed"] == "an integer from 1 to 5000"
+
+
+def test_unknown_paths_and_methods_are_json(server: ServerProcess) -> None:
+    status, _, body = get(server, "/nope")
+    assert status == 404 and json.loads(body)["status"] == 404
+    request = urllib.request.Request(f"{server.url}/health", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=10)
+    assert error.value.code == 405
+    assert "GET" in json.loads(error.value.read())["allowed_methods"]
+
+
+def test_stream_headers_let_proxies_and_browsers_stream(server: ServerProcess) -> None:
+    _, headers, _ = get(server, "/stream/interactions?count=1")
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Cache-Control"] == "no-cache"
+    assert headers["X-Accel-Buffering"] == "no"
+    assert headers["Transfer-Encoding"] == "chunked"
+
+
+def test_server_sent_events(server: ServerProcess) -> None:
+    for path, headers in (
+        ("/stream/interactions?count=3&format=sse", {}),
+        ("/stream/interactions?count=3", {"Accept": "text/event-stream"}),
+    ):
+        status, response_headers, body = get(server, path, headers)
+        assert status == 200 and response_headers["Content-Type"].startswith("text/event-stream")
+        messages = body.decode().split("\n\n")[:-1]
+        assert len(messages) == 3
+        for number, message in enumerate(messages, start=1):
+            id_line, data_line = message.split("\n")
+            assert id_line == f"id: {number}"
+            assert json.loads(data_line.removeprefix("data: "))["interaction_type"]
+
+
+def test_timestamps_are_stamped_when_sent(server: ServerProcess) -> None:
+    url = urlsplit(server.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    connection.request("GET", "/stream/interactions?rate=2000&duration=3")
+    response = connection.getresponse()
+    previous = ""
+    worst_skew = 0.0
+    count = 0
+    while line := response.readline():
+        received = time.time()
+        stamp = json.loads(line)["timestamp"]
+        assert stamp >= previous  # non-decreasing within a connection
+        previous = stamp
+        sent = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        worst_skew = max(worst_skew, abs(received - sent))
+        count += 1
+    connection.close()
+    assert count == 6000
+    assert worst_skew < 1.0
+
+
+def test_connections_share_one_site_each_event_to_exactly_one(server: ServerProcess) -> None:
+    async def fetch_all() -> list[bytes]:
+        async with aiohttp.ClientSession() as session:
+
+            async def one() -> bytes:
+                async with session.get(f"{server.url}/stream/interactions?count=20000&rate=50000") as response:
+                    return await response.read()
+
+            return await asyncio.gather(*(one() for _ in range(4)))
+
+    bodies = asyncio.run(fetch_all())
+    ids = [e["interaction_id"] for body in bodies for e in events(body)]
+    assert len(ids) == 80_000
+    assert len(set(ids)) == len(ids)
+
+
+def test_a_lone_connection_sees_sessions_unfold(server: ServerProcess) -> None:
+    body = get(server, "/stream/interactions?count=60000&rate=50000")[2]
+    by_session: dict[str, list[dict[str, Any]]] = {}
+    for event in events(body):
+        by_session.setdefault(event["session_id"], []).append(event)
+    multi = [s for s in by_session.values() if len(s) > 1]
+    assert multi, "sessions must have more than one event"
+    for session in multi:
+        assert len({e["user_id"] for e in session}) == 1
+        indexes = [e["session_event_index"] for e in session]
+        assert indexes == sorted(indexes)
+
+
+def test_users_stream_serves_the_users_interactions_name(server: ServerProcess) -> None:
+    interaction = events(get(server, "/stream/interactions?count=1")[2])[0]
+    status, _, body = get(server, f"/users/{interaction['user_id']}")
+    assert status == 200
+    user = json.loads(body)
+    assert user["user_id"] == interaction["user_id"]
+    assert user["user_segment"] == interaction["user_segment"]
+    assert (user["city"], user["country"]) == (interaction["city"], interaction["country"])
+    number = int(interaction["user_id"][1:])
+    streamed = events(get(server, f"/stream/users?count=2&offset={number}&rate=5000")[2])
+    assert streamed[0] == user
+    assert set(streamed[0]) >= {
+        "user_id", "email", "first_name", "last_name", "age", "gender", "location", "user_segment",
+        "registration_date", "last_active", "total_spent", "order_count", "preferences", "device_type", "browser",
+    }
+    product = json.loads(get(server, f"/products/{interaction['product_id']}")[2])
+    assert product["price"] == interaction["price"] and product["category"] == interaction["category"]
+
+
+def test_seeded_streams_replay_byte_for_byte(server: ServerProcess) -> None:
+    base = "/stream/interactions?seed=42&start=2026-03-01T00:00:00Z&event_rate=100"
+    first = get(server, f"{base}&offset=0&count=3000")[2]
+    again = get(server, f"{base}&offset=0&count=3000")[2]
+    assert first == again
+    window = get(server, f"{base}&offset=1000&count=500")[2]
+    assert window.splitlines() == first.splitlines()[1000:1500]
+    parsed = events(window)
+    assert [e["seq"] for e in parsed] == list(range(1000, 1500))
+    assert parsed[0]["timestamp"] == "2026-03-01T00:00:10.000Z"  # start + seq / event_rate
+
+
+def test_metrics_json_and_prometheus(server: ServerProcess) -> None:
+    get(server, "/stream/interactions?count=10")
+    metrics = server.json("/metrics")
+    for key in ("cached_users", "cached_products", "initialized", "uptime_seconds", "active_connections",
+                "events_sent_total", "bytes_sent_total", "send_rate_1s_eps", "send_rate_10s_eps", "workers"):
+        assert key in metrics
+    assert metrics["cached_users"] == 100_000 and metrics["initialized"] is True
+    assert metrics["events_sent_total"] >= 10
+    assert all(w["events_generated"] > 0 and w["restarts"] == 0 for w in metrics["workers"])
+    for path, headers in (("/metrics?format=prometheus", {}), ("/metrics", {"Accept": "text/plain"})):
+        status, response_headers, body = get(server, path, headers)
+        assert status == 200 and response_headers["Content-Type"].startswith("text/plain")
+        text = body.decode()
+        assert "# TYPE clickstream_events_sent_total counter" in text
+        assert 'clickstream_worker_events_generated_total{worker="0"}' in text
+
+
+def test_open_streams_show_in_metrics_and_disconnects_leave_nothing(server: ServerProcess) -> None:
+    url = urlsplit(server.url)
+    before = server.json("/metrics")["streams_disconnected_total"]
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    connection.request("GET", "/stream/interactions?rate=1000&duration=60")
+    response = connection.getresponse()
+    response.readline()
+    streams = wait_for(lambda: server.json("/metrics")["streams"])
+    assert streams[0]["target_rate_eps"] == 1000
+    connection.close()  # the client goes away mid-stream
+    wait_for(lambda: server.json("/metrics")["active_connections"] == 0)
+    assert server.json("/metrics")["streams_disconnected_total"] == before + 1
+    assert get(server, "/health")[0] == 200
+
+
+def test_health_index_schema_and_test_stream(server: ServerProcess) -> None:
+    status, _, body = get(server, "/health")
+    assert status == 200 and json.loads(body)["status"] == "healthy"
+    index = server.json("/")
+    assert index["name"] == "clickstream-datagenerator"
+    assert "rate" in index["endpoints"]["GET /stream/interactions"]["parameters"]
+    schema = server.json("/schema")
+    assert schema["spark_ddl"].startswith("timestamp TIMESTAMP, seq BIGINT")
+    assert "interaction_id" in schema["json_schema"]["properties"]
+    test_lines = events(get(server, "/test-stream")[2])
+    assert [line["test"] for line in test_lines] == [0, 1, 2, 3, 4]
