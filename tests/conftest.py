@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,8 +85,12 @@ class ServerProcess:
             return []
 
     def json(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
-            return json.loads(response.read())
+        """GET a JSON document (error statuses too: /health answers 503 with a body)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return json.loads(error.read())
 
     def segments(self) -> list[str]:
         return sorted(p.name for p in SHM.glob(f"clickstream-{self.pid}-*"))
