@@ -28,6 +28,7 @@ from .rng import derive_key, mix64
 TIMESTAMP_PLACEHOLDER = b"1970-01-01T00:00:00.000Z"
 TIMESTAMP_BYTES = len(TIMESTAMP_PLACEHOLDER)
 SEQ_DIGITS = 15  # 31 years at a million events per second
+USER_DIGITS = 8  # Catalog.user_id: "u" and 8 digits
 HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 SPACE, ZERO = ord(" "), ord("0")
 
@@ -70,23 +71,13 @@ class RowLayout:
     """Where each field lives in a row; built from the catalog, identical in every process."""
 
     def __init__(self, catalog: Catalog) -> None:
-        # User fragments are stored lane-major (see behaviour.py: consecutive positions visit consecutive
-        # lanes), so a block's users sit close together in memory. In user-id order every row was a cache
-        # and TLB miss in an 11 MB table, which made this the most expensive column.
-        self.lanes = catalog.config.lanes
-        self.users_per_lane = -(-catalog.n_users // self.lanes)
-        segment_json = [_json(s) for s in SEGMENTS]
-        city_json = [
-            b',"country":' + _json(city.country_code) + b',"city":' + _json(city.name) for city in catalog.cities
-        ]
-        fragments = [b""] * (self.lanes * self.users_per_lane)
-        for user, (segment, city) in enumerate(zip(catalog.user_segment.tolist(), catalog.user_city.tolist(),
-                                                   strict=True)):
-            fragments[self.user_row(user)] = (
-                b'"user_id":"' + catalog.user_id(user).encode() + b'","user_segment":' + segment_json[segment]
-                + city_json[city]
-            )
-        self.user_fragments = _pad_table(fragments)
+        # A user's fields are three small columns (id digits, segment, city), not one fragment per user:
+        # a table of 100,000 user fragments (11 MB) missed the cache on every row and cost more than all
+        # the other columns together; these tables stay cached.
+        self.segment_fragments = _pad_table([_json(s) for s in SEGMENTS])
+        self.place_fragments = _pad_table(
+            [b'"country":' + _json(city.country_code) + b',"city":' + _json(city.name) for city in catalog.cities]
+        )
         category_json = [_json(c) for c in CATEGORIES]
         product_fragments = []
         for product, (category, cents) in enumerate(
@@ -129,12 +120,11 @@ class RowLayout:
             position += width
 
         grouped = {
-            "user_id": ("user", self.user_fragments),
+            "country": ("place", self.place_fragments),
             "product_id": ("product", self.product_fragments),
             "referrer": ("session", self.session_fragments),
         }
-        skip = {"user_segment", "country", "city", "category", "price", "page_url", "device_type", "browser"}
-        skip |= {"device_info"}
+        skip = {"city", "category", "price", "page_url", "device_type", "browser", "device_info"}
         literal(b"{")
         for index, (name, *_rest) in enumerate(INTERACTION_FIELDS):
             if name in skip:
@@ -154,6 +144,12 @@ class RowLayout:
                 literal(b'"')
                 slot(name, 16)
                 literal(b'"')
+            elif name == "user_id":
+                literal(b'"u')
+                slot(name, USER_DIGITS)
+                literal(b'"')
+            elif name == "user_segment":
+                slot(name, self.segment_fragments.shape[1])
             elif name == "interaction_type":
                 slot(name, self.type_fragments.shape[1])
             else:
@@ -165,10 +161,6 @@ class RowLayout:
         self.row_bytes = position
         self.timestamp = columns["timestamp"]
         assert self.timestamp == TIMESTAMP_COLUMN, "the timestamp must stay the first field"
-
-    def user_row(self, user: int | np.ndarray) -> int | np.ndarray:
-        """Row of `user` in the lane-major user fragment table."""
-        return (user % self.lanes) * self.users_per_lane + user // self.lanes
 
 
 class Encoder:
@@ -184,6 +176,8 @@ class Encoder:
         seed = catalog.config.seed
         self._shard_bits = np.uint64(shard) << np.uint64(48)
         self._interaction_key = derive_key(seed, 0x1D)
+        self._user_segment = catalog.user_segment
+        self._user_city = catalog.user_city
         self._session_key = derive_key(seed, 0x5E)
         cols = self.layout.columns
         # Small integer fields come from tables too: one copy instead of a digit loop.
@@ -207,7 +201,9 @@ class Encoder:
 
     def _encode_block(self, events: Events, rows: np.ndarray) -> None:
         layout, cols = self.layout, self.layout.columns
-        _put(rows, cols["user"], layout.user_fragments, layout.user_row(events.user))
+        _put(rows, cols["place"], layout.place_fragments, self._user_city[events.user])
+        _put(rows, cols["user_segment"], layout.segment_fragments, self._user_segment[events.user])
+        _user_digits(rows, cols["user_id"], events.user)
         _put(rows, cols["product"], layout.product_fragments, events.product)
         _put(rows, cols["session"], layout.session_fragments, events.referrer * layout.profiles + events.profile)
         _put(rows, cols["interaction_type"], layout.type_fragments, events.interaction_type)
@@ -268,6 +264,13 @@ def _counter_digits(rows: np.ndarray, col: Column, seq: np.ndarray) -> None:
         np.take(low_table, low[start:stop], out=field[start:stop, width - 4 :].view("V4")[:, 0], mode="clip")
         text = (str(prefix) if prefix else "").rjust(width - 4).encode()
         field[start:stop, : width - 4] = np.frombuffer(text, dtype=np.uint8)
+
+
+def _user_digits(rows: np.ndarray, col: Column, user: np.ndarray) -> None:
+    """`u` + 8 zero-padded digits, as Catalog.user_id renders them."""
+    target = rows[:, col.start : col.stop].view("V4")
+    np.take(_DEC4_ZERO, user // 10_000, out=target[:, 0], mode="clip")
+    np.take(_DEC4_ZERO, user % 10_000, out=target[:, 1], mode="clip")
 
 
 def _money(rows: np.ndarray, col: Column, cents: np.ndarray) -> None:
