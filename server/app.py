@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 from aiohttp import web
 
 from .. import __version__
@@ -20,7 +19,7 @@ from .config import ServerConfig
 from .feed import SiteFeed
 from .metrics import Metrics, prometheus
 from .params import InvalidParameter, parse_interactions, parse_users
-from .sources import MAX_BATCH_ROWS, GeneratorPool, LiveInteractions, SeededInteractions, Users
+from .sources import GeneratorPool, LiveInteractions, SeededInteractions, Users
 from .stream import StreamSettings, run_stream
 from .supervisor import Supervisor
 
@@ -41,7 +40,6 @@ class Site:
     generators: GeneratorPool
     metrics: Metrics
     settings: StreamSettings
-    live_buffer: np.ndarray
 
 
 SITE = web.AppKey("site", Site)
@@ -82,7 +80,7 @@ async def interactions(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
     params = parse_interactions(request.query, request.headers.get("Accept", ""), site.config)
     if params.seed is None:
-        source: Any = LiveInteractions(site.feed, site.live_buffer)
+        source: Any = LiveInteractions(site.feed)
     else:
         start_ms = params.start_ms if params.start_ms is not None else DEFAULT_SEEDED_START_MS
         source = SeededInteractions(
@@ -222,7 +220,3 @@ def build_app(site: Site) -> web.Application:
     app.router.add_get("/users/{user_id}", user_by_id)
     app.router.add_get("/products/{product_id}", product_by_id)
     return app
-
-
-def new_live_buffer(row_bytes: int) -> np.ndarray:
-    return np.empty((MAX_BATCH_ROWS, row_bytes), dtype=np.uint8)

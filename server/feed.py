@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..workers.encode import stamp_timestamps
 from ..workers.ring import Ring
 
 
@@ -18,17 +19,36 @@ class SiteFeed:
         self.row_bytes = row_bytes
         self._next = 0  # ring to try first, rotated so no ring's sessions starve
 
-    def take(self, out: np.ndarray, count: int) -> int:
-        """Move up to `count` rows into `out`; returns how many (fewer when the rings run dry)."""
+    def take(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
+        """Up to `count` rows as one bytes object (fewer when the rings run dry), stamped with `times_ms`.
+
+        Rows are stamped in place in the ring and copied out once (bytes.join of the ring's views).
+        """
+        views: list[np.ndarray] = []
+        taken_from: list[tuple[Ring, int]] = []
         taken = 0
         rings = self.rings
         for step in range(len(rings)):
             ring = rings[(self._next + step) % len(rings)]
-            taken += ring.read_into(out[taken:], count - taken)
+            got = 0
+            for view in ring.peek(count - taken):
+                views.append(view)
+                got += len(view)
+            if got:
+                taken_from.append((ring, got))
+                taken += got
             if taken == count:
                 break
         self._next = (self._next + 1) % max(1, len(rings))
-        return taken
+        if times_ms is not None:
+            start = 0
+            for view in views:
+                stamp_timestamps(view, times_ms[start : start + len(view)])
+                start += len(view)
+        data = b"".join(views)  # the one copy out of shared memory; the views are not used after consume()
+        for ring, got in taken_from:
+            ring.consume(got)
+        return data, taken
 
     def available(self) -> int:
         return sum(ring.fill() for ring in self.rings)

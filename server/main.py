@@ -16,7 +16,7 @@ import sys
 from aiohttp import web
 
 from ..workers.catalog import Catalog
-from .app import Site, build_app, new_live_buffer
+from .app import Site, build_app
 from .config import ServerConfig
 from .feed import SiteFeed
 from .metrics import Metrics
@@ -58,7 +58,7 @@ async def serve(config: ServerConfig) -> int:
         feed = SiteFeed([w.ring for w in supervisor.workers], row_bytes)
         generators = GeneratorPool(config.model, catalog, cities)
         settings = StreamSettings(config.tick_s, config.max_burst_s, asyncio.Event())
-        site = Site(config, supervisor, feed, catalog, generators, Metrics(), settings, new_live_buffer(row_bytes))
+        site = Site(config, supervisor, feed, catalog, generators, Metrics(), settings)
         runner = web.AppRunner(build_app(site), handle_signals=False, shutdown_timeout=config.grace_s,
                                access_log=None)
         await runner.setup()

@@ -27,7 +27,7 @@ log = logging.getLogger("clickstream.socket")
 async def start_socket_feed(site: Site, host: str, port: int) -> asyncio.Server:
     async def serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
-        source = LiveInteractions(site.feed, site.live_buffer)
+        source = LiveInteractions(site.feed)
         pacer = Pacer(site.config.socket_rate_eps, loop.time(), site.config.tick_s, site.config.max_burst_s)
         wall_offset_s = time.time() - loop.time()
         stats = site.metrics.open_stream("socket", site.config.socket_rate_eps)

@@ -15,14 +15,14 @@ import numpy as np
 import ujson
 
 from ..workers.catalog import Catalog
-from ..workers.encode import stamp_timestamps
 from ..workers.generator import EventGenerator
 from ..workers.model import ModelConfig
 from ..workers.places import City
 from .feed import SiteFeed
 
-# Rows per write: bounds the memory a stream holds at once (one shared buffer, see LiveInteractions).
-MAX_BATCH_ROWS = 4096
+# Rows per write: a write is buffered whole by the transport when the client is slow, so this bounds
+# what each connection can hold in memory (512 rows, about 300 KB; a 50,000/s stream writes ~500 per tick).
+MAX_BATCH_ROWS = 512
 
 
 class Source:
@@ -38,17 +38,11 @@ class Source:
 class LiveInteractions(Source):
     """Rows from the workers' rings, stamped with the moment they leave."""
 
-    def __init__(self, feed: SiteFeed, buffer: np.ndarray) -> None:
+    def __init__(self, feed: SiteFeed) -> None:
         self.feed = feed
-        # Shared by every live stream: a batch is read, stamped and copied out before any await.
-        self.buffer = buffer
 
     async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
-        got = self.feed.take(self.buffer, min(count, len(self.buffer)))
-        rows = self.buffer[:got]
-        if times_ms is not None:
-            stamp_timestamps(rows, times_ms[:got])
-        return rows.tobytes(), got
+        return self.feed.take(count, times_ms)
 
 
 class GeneratorPool:

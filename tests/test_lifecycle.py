@@ -44,7 +44,7 @@ def test_sigterm_ends_open_streams_on_a_whole_line_and_cleans_up(fresh_server) -
     server.signal(signal.SIGTERM)
     body = response.read()  # the chunked body must be terminated properly: read() raises on a torn one
     connection.close()
-    assert server.wait(30) == 0
+    assert server.wait(30) == 0, server.log()
     assert body.endswith(b"\n")
     for line in body.splitlines():
         json.loads(line)

@@ -192,6 +192,32 @@ class Ring:
         self._words[_TAIL] = tail + count  # free the slots after the copy
         return count
 
+    def peek(self, max_rows: int) -> list[np.ndarray]:
+        """Consumer: up to `max_rows` unread rows as views into the ring (two when they wrap), in order.
+
+        The rows stay the consumer's until `consume()`: the producer never writes a slot between tail and
+        head, so the consumer may even modify them in place (the server stamps timestamps there) and then
+        copy them out once, instead of copying, stamping and copying again.
+        """
+        tail = int(self._words[_TAIL])
+        count = min(max_rows, int(self._words[_HEAD]) - tail)
+        if count <= 0:
+            return []
+        data = self._data()
+        slot = tail % len(data)
+        first = min(count, len(data) - slot)
+        views = [data[slot : slot + first]]
+        if count > first:
+            views.append(data[: count - first])
+        return views
+
+    def consume(self, count: int) -> None:
+        """Consumer: free the first `count` unread rows (after the last use of their views)."""
+        tail = int(self._words[_TAIL])
+        if not 0 <= count <= int(self._words[_HEAD]) - tail:
+            raise ValueError(f"cannot consume {count} rows")
+        self._words[_TAIL] = tail + count
+
     # ---- lifetime ----
 
     def close(self) -> None:
