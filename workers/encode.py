@@ -22,7 +22,18 @@ import ujson
 from ..schema import INTERACTION_FIELDS
 from .behaviour import Events
 from .catalog import Catalog
-from .model import CATEGORIES, DEVICE_PROFILES, INTERACTION_TYPES, REFERRERS, SEGMENTS
+from .model import (
+    CART,
+    CATEGORIES,
+    CLICK,
+    DEVICE_PROFILES,
+    INTERACTION_TYPES,
+    PURCHASE,
+    REFERRERS,
+    SEGMENTS,
+    VIEW,
+    WISHLIST,
+)
 from .rng import derive_key, mix64
 
 TIMESTAMP_PLACEHOLDER = b"1970-01-01T00:00:00.000Z"
@@ -99,7 +110,19 @@ class RowLayout:
                 for device, browser, info, _s in DEVICE_PROFILES
             ]
         )
-        self.type_fragments = _pad_table([ujson.dumps(t).encode() for t in INTERACTION_TYPES])
+        # The interaction's own fields (type, duration, quantity, revenue) as one fragment per combination
+        # that can occur: 304 of them. Revenue shows 0.00 here and is written for purchases only.
+        type_width = max(len(_json(t)) for t in INTERACTION_TYPES)
+        kind_texts = []
+        for kind, duration, quantity in _kind_combinations():
+            kind_texts.append(
+                b'"interaction_type":' + _json(INTERACTION_TYPES[kind]).ljust(type_width)
+                + b',"duration":' + (str(duration).encode() if duration else b"null").rjust(4)
+                + b',"quantity":' + (str(quantity).encode() if quantity else b"null").rjust(4)
+                + b',"revenue":' + b"0.00".rjust(REVENUE_WIDTH)
+            )
+        self.kind_fragments = _pad_table(kind_texts)
+        revenue_offset = len(kind_texts[0]) - REVENUE_WIDTH
         self.profiles = len(DEVICE_PROFILES)
 
         # The template: literal bytes everywhere, placeholders where values go. Built by walking the
@@ -124,7 +147,8 @@ class RowLayout:
             "product_id": ("product", self.product_fragments),
             "referrer": ("session", self.session_fragments),
         }
-        skip = {"city", "category", "price", "page_url", "device_type", "browser", "device_info"}
+        skip = {"duration", "quantity", "revenue", "city", "category", "price", "page_url", "device_type", "browser",
+                "device_info"}
         literal(b"{")
         for index, (name, *_rest) in enumerate(INTERACTION_FIELDS):
             if name in skip:
@@ -134,6 +158,10 @@ class RowLayout:
             if name in grouped:
                 group, table = grouped[name]
                 slot(group, table.shape[1])
+                continue
+            if name == "interaction_type":
+                slot("kind", self.kind_fragments.shape[1])
+                columns["revenue"] = Column(columns["kind"].start + revenue_offset, REVENUE_WIDTH)
                 continue
             literal(ujson.dumps(name).encode() + b":")
             if name == "timestamp":
@@ -150,10 +178,8 @@ class RowLayout:
                 literal(b'"')
             elif name == "user_segment":
                 slot(name, self.segment_fragments.shape[1])
-            elif name == "interaction_type":
-                slot(name, self.type_fragments.shape[1])
             else:
-                widths = {"seq": SEQ_DIGITS, "session_event_index": 2, "duration": 4, "quantity": 4, "revenue": 7}
+                widths = {"seq": SEQ_DIGITS, "session_event_index": 2}
                 slot(name, widths[name])
         literal(b"}\n")
         self.template = np.frombuffer(b"".join(parts), dtype=np.uint8).copy()
@@ -181,8 +207,7 @@ class Encoder:
         self._session_key = derive_key(seed, 0x5E)
         cols = self.layout.columns
         # Small integer fields come from tables too: one copy instead of a digit loop.
-        self._duration_table = _number_table(301, cols["duration"].width, null_for_zero=True)
-        self._quantity_table = _number_table(10, cols["quantity"].width, null_for_zero=True)
+        self._kind_index = _kind_index_table()
         self._index_table = _number_table(100, cols["session_event_index"].width)
 
     def new_buffer(self, rows: int) -> np.ndarray:
@@ -206,15 +231,34 @@ class Encoder:
         _user_digits(rows, cols["user_id"], events.user)
         _put(rows, cols["product"], layout.product_fragments, events.product)
         _put(rows, cols["session"], layout.session_fragments, events.referrer * layout.profiles + events.profile)
-        _put(rows, cols["interaction_type"], layout.type_fragments, events.interaction_type)
-        _put(rows, cols["duration"], self._duration_table, events.duration_s)
-        _put(rows, cols["quantity"], self._quantity_table, events.quantity)
+        kind_row = self._kind_index[events.interaction_type.astype(np.intp) * 301 + events.duration_s + events.quantity]
+        _put(rows, cols["kind"], layout.kind_fragments, kind_row)
         _put(rows, cols["session_event_index"], self._index_table, events.session_event_index)
         # Ids: a bijective hash of (shard, position) is unique for every event of every shard.
         _hex16(rows, cols["interaction_id"], mix64((events.seq | self._shard_bits) ^ self._interaction_key))
         _hex16(rows, cols["session_id"], mix64((events.session_start | self._shard_bits) ^ self._session_key))
         _counter_digits(rows, cols["seq"], events.seq)
-        _money(rows, cols["revenue"], events.revenue_cents)
+        purchases = np.flatnonzero(events.revenue_cents)
+        if purchases.size:
+            _money(rows[purchases], cols["revenue"], events.revenue_cents[purchases], into=rows, at=purchases)
+
+
+REVENUE_WIDTH = 7
+
+
+def _kind_combinations() -> list[tuple[int, int, int]]:
+    """(type, duration_s, quantity) that events can have; 0 means null."""
+    combos = [(VIEW, seconds, 0) for seconds in range(5, 301)] + [(CLICK, 0, 0)]
+    combos += [(CART, 0, q) for q in (1, 2, 3)] + [(PURCHASE, 0, q) for q in (1, 2, 3)] + [(WISHLIST, 0, 0)]
+    return combos
+
+
+def _kind_index_table() -> np.ndarray:
+    """Maps type * 301 + duration + quantity (each event has at most one of the two) to its fragment row."""
+    table = np.zeros(5 * 301, dtype=np.intp)
+    for row, (kind, seconds, quantity) in enumerate(_kind_combinations()):
+        table[kind * 301 + seconds + quantity] = row
+    return table
 
 
 def _number_table(count: int, width: int, null_for_zero: bool = False, zero_pad: bool = False) -> np.ndarray:
@@ -273,13 +317,17 @@ def _user_digits(rows: np.ndarray, col: Column, user: np.ndarray) -> None:
     np.take(_DEC4_ZERO, user % 10_000, out=target[:, 1], mode="clip")
 
 
-def _money(rows: np.ndarray, col: Column, cents: np.ndarray) -> None:
-    """`dddd.cc`, right-aligned (revenue never reaches $10,000: at most $2,000 x 3)."""
+def _money(rows: np.ndarray, col: Column, cents: np.ndarray, into: np.ndarray, at: np.ndarray) -> None:
+    """`dddd.cc`, right-aligned (revenue never reaches $10,000: at most $2,000 x 3), for rows `at`.
+
+    `rows` is a copy of those rows (fancy indexing copies): fill it, then write it back into `into`.
+    """
     field = rows[:, col.start : col.stop]
     dollars = np.minimum(cents // 100, 9999).astype(np.intp)
     np.take(_DEC4_SPACE, dollars, out=field[:, -7:-3].view("V4")[:, 0], mode="clip")
     field[:, -3] = ord(".")
     field[:, -2:] = _DIGIT_PAIRS[cents % 100]
+    into[at, col.start : col.stop] = field
 
 
 _DIGIT_PAIRS = np.array([[ZERO + i // 10, ZERO + i % 10] for i in range(100)], dtype=np.uint8)
