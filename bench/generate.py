@@ -16,7 +16,7 @@ import psutil
 
 from clickstream.workers.generator import EventGenerator
 from clickstream.workers.model import ModelConfig
-from clickstream.workers.places import load_cities
+from clickstream.server.supervisor import load_cities_in_child
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
 
     process = psutil.Process()
-    cities = load_cities(2000)  # the supervisor loads these in a throwaway process; not counted below
+    cities = load_cities_in_child(2000)  # as the supervisor does: GeoNames parsing stays out of this process
     config = ModelConfig(max_users=args.max_users, max_products=args.max_products)
     rss_before = process.memory_info().rss
     started_cpu, started_wall = time.process_time(), time.perf_counter()
