@@ -15,6 +15,7 @@ Fields appear in `clickstream.schema.INTERACTION_FIELDS` order; fields that depe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import ujson
@@ -367,11 +368,21 @@ def render_timestamps(epoch_ms: np.ndarray) -> np.ndarray:
     return out
 
 
+_MILLIS_Z = _pad_table([f"{ms:03d}Z".encode() for ms in range(1000)]).view("V4").ravel()
+
+
+@lru_cache(maxsize=64)
+def _second_prefix(second: int) -> np.ndarray:
+    """`YYYY-MM-DDTHH:MM:SS.` of an epoch second, as one opaque 20-byte item."""
+    return render_timestamps(np.array([second * 1000]))[0, :20].copy().view("V20")
+
+
 def stamp_timestamps(rows: np.ndarray, epoch_ms: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> None:
     """Write each row's timestamp in place.
 
-    Rows stamped together (one tick of one stream) nearly always share their second: then the first 20
-    characters are rendered once and only the milliseconds per row, about 10x cheaper than the full form.
+    Rows stamped together (one tick of one stream) nearly always share their second: then the 20-byte
+    prefix is rendered once per second (cached) and copied as one item per row, and the milliseconds come
+    from a 1,000-entry table. Byte-wise broadcasting and per-call rendering cost a fifth of the server's time.
     """
     if len(epoch_ms) == 0:
         return
@@ -380,8 +391,5 @@ def stamp_timestamps(rows: np.ndarray, epoch_ms: np.ndarray, column: Column = TI
     if first_second != last_second:
         field[:] = render_timestamps(epoch_ms)
         return
-    field[:, :20] = render_timestamps(np.array([first_second * 1000]))[0, :20]
-    millis = (epoch_ms - first_second * 1000).astype(np.intp)
-    field[:, 20] = ZERO + millis // 100
-    field[:, 21:23] = _DIGIT_PAIRS[millis % 100]
-    field[:, 23] = ord("Z")
+    field[:, :20].view("V20")[:, 0] = _second_prefix(first_second)[0]
+    np.take(_MILLIS_Z, epoch_ms - first_second * 1000, out=field[:, 20:24].view("V4")[:, 0], mode="clip")
