@@ -28,6 +28,8 @@ MAX_BATCH_ROWS = 512
 class Source:
     """A batch of whole lines per call. `times_ms` are the event times the pacer assigns (or None)."""
 
+    batch_rows = MAX_BATCH_ROWS  # the most rows one read returns
+
     async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
         raise NotImplementedError
 
@@ -54,6 +56,9 @@ class GeneratorPool:
     """
 
     KEEP = 2
+    # Concurrent offset requests (a Spark micro-batch split over partitions) read neighbouring ranges that
+    # span an epoch boundary or two; with one cached epoch they recomputed a whole epoch for every batch.
+    CACHED_EPOCHS = 4  # about 13 MB each
 
     def __init__(self, live_model: ModelConfig, live_catalog: Catalog, cities: tuple[City, ...]) -> None:
         self.live_model = live_model
@@ -71,7 +76,8 @@ class GeneratorPool:
                 model = ModelConfig(seed, self.live_model.max_users, self.live_model.max_products)
                 # The live site's own seed reuses its catalog: no rebuild, same users as /stream/users.
                 catalog = self.live_catalog if model == self.live_model else None
-                generator = EventGenerator(model, shard, cities=self.cities, catalog=catalog)
+                generator = EventGenerator(model, shard, cities=self.cities, catalog=catalog,
+                                           cached_epochs=self.CACHED_EPOCHS)
             self._generators[key] = generator
             while len(self._generators) > self.KEEP:
                 self._generators.popitem(last=False)
@@ -86,6 +92,10 @@ class GeneratorPool:
 
 class SeededInteractions(Source):
     """Positions offset.. of the stream (seed, shard): byte-identical on every request."""
+
+    # Larger batches amortise the hop to the generation thread; replays are read as fast as the client
+    # reads, so a write of 4,096 rows (2.4 MB) is what one such connection holds at most.
+    batch_rows = 4096
 
     def __init__(self, pool: GeneratorPool, seed: int, shard: int, offset: int, start_ms: int,
                  event_rate: float) -> None:

@@ -19,7 +19,7 @@ from aiohttp import ClientConnectionResetError, web
 from .metrics import Metrics
 from .pacing import Pacer
 from .params import StreamRequest
-from .sources import MAX_BATCH_ROWS, Source
+from .sources import Source
 
 STREAM_HEADERS = {
     "Cache-Control": "no-cache",
@@ -59,10 +59,10 @@ async def run_stream(
     try:
         while sent < limit and not settings.stopping.is_set():
             now = loop.time()
-            want = pacer.due(now) if pacer else MAX_BATCH_ROWS
+            want = pacer.due(now) if pacer else source.batch_rows
             want = int(min(want, limit - sent))
             while want > 0:
-                batch = min(want, MAX_BATCH_ROWS)
+                batch = min(want, source.batch_rows)
                 times_ms = None
                 if pacer:
                     index = np.arange(pacer.sent, pacer.sent + batch, dtype=np.float64)

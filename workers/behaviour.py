@@ -30,6 +30,7 @@ the contract's table, accounting exactly for sessions' starts and ends.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar
@@ -70,15 +71,27 @@ class Events:
     interaction_type: np.ndarray  # int8, index into INTERACTION_TYPES
     duration_s: np.ndarray  # int16, 0 when not a view
     quantity: np.ndarray  # int8, 0 when not add_to_cart or purchase
-    revenue_cents: np.ndarray  # int64
+    revenue_cents: np.ndarray  # int32 (at most $2,000 x 3)
     profile: np.ndarray  # int8, index into DEVICE_PROFILES
     referrer: np.ndarray  # int8, index into REFERRERS
 
-    DTYPES: ClassVar[dict[str, type]] = {
-        "seq": np.uint64, "session_start": np.uint64, "session_event_index": np.int16, "user": np.int32,
-        "product": np.int32, "interaction_type": np.int8, "duration_s": np.int16, "quantity": np.int8,
-        "revenue_cents": np.int64, "profile": np.int8, "referrer": np.int8,
+    # What an epoch stores per position (24 bytes): seq and session_start are derived when sliced, from the
+    # epoch's first position and the session's offset within the epoch.
+    STORED: ClassVar[dict[str, type]] = {
+        "session_offset": np.uint32, "session_event_index": np.int16, "user": np.int32, "product": np.int32,
+        "interaction_type": np.int8, "duration_s": np.int16, "quantity": np.int8, "revenue_cents": np.int32,
+        "profile": np.int8, "referrer": np.int8,
     }
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, np.ndarray], base: int, start: int, stop: int) -> Events:
+        """Positions base + start .. base + stop - 1 of an epoch whose first position is `base`."""
+        fields = {name: value[start:stop] for name, value in stored.items() if name != "session_offset"}
+        return cls(
+            seq=np.arange(base + start, base + stop, dtype=np.uint64),
+            session_start=stored["session_offset"][start:stop] + np.uint64(base),
+            **fields,
+        )
 
     def __len__(self) -> int:
         return int(self.seq.size)
@@ -197,7 +210,10 @@ class Behaviour:
     # 180 MB per worker; 2,048 lanes keep it near 60 MB) while keeping numpy calls large.
     LANE_CHUNK = 2048
 
-    def __init__(self, catalog: Catalog, shard: int) -> None:
+    def __init__(self, catalog: Catalog, shard: int, cached_epochs: int = 1) -> None:
+        """`cached_epochs`: epochs kept computed (about 21 MB each with the default catalog). A producer reads
+        forwards and needs one; a server answering several offset requests at once keeps a few, or requests
+        in different epochs would recompute a whole epoch for every batch they read."""
         self.catalog = catalog
         self.shard = shard
         self.lanes = catalog.config.lanes
@@ -211,12 +227,10 @@ class Behaviour:
         self._profile_table = _lookup_table([p[3] for p in DEVICE_PROFILES])
         self._referrer_table = _lookup_table([r[1] for r in REFERRERS])
         self._category_table = _lookup_table(list(CATEGORY_WEIGHTS))
-        # One epoch of results, reused from epoch to epoch: allocating ~20 MB per epoch costs page faults.
-        self._current = Events(
-            **{name: np.empty(self.epoch_events, dtype=dtype) for name, dtype in Events.DTYPES.items()}
-        )
-        self._grid = {name: value.reshape(self.steps, self.lanes) for name, value in vars(self._current).items()}
-        self._epoch_index = -1
+        # Computed epochs, least recently used first. Their buffers are reused for the next epoch:
+        # allocating ~20 MB per epoch costs page faults.
+        self._cached_epochs = max(1, cached_epochs)
+        self._epochs: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
 
     def events(self, first: int, count: int) -> Events:
         """Events at positions first .. first + count - 1.
@@ -224,30 +238,37 @@ class Behaviour:
         The arrays may be views of a buffer that the next call reuses: use them before calling again.
         """
         if count <= 0:
-            return self._epoch(first // self.epoch_events).slice(0, 0)
+            return Events.from_stored(self._epoch(first // self.epoch_events), first, 0, 0)
         parts: list[Events] = []
         position, end = first, first + count
         while position < end:
             epoch, offset = divmod(position, self.epoch_events)
             take = min(end - position, self.epoch_events - offset)
-            part = self._epoch(epoch).slice(offset, offset + take)
+            part = Events.from_stored(self._epoch(epoch), epoch * self.epoch_events, offset, offset + take)
             parts.append(part if position + take == end and not parts else part.copy())
             position += take
         if len(parts) == 1:
             return parts[0]
         return Events(**{name: np.concatenate([vars(p)[name] for p in parts]) for name in vars(parts[0])})
 
-    def _epoch(self, epoch: int) -> Events:
-        # Streams are read forwards, a block at a time: keeping the last epoch makes that O(1) per block.
-        if self._epoch_index != epoch:
-            self._epoch_index = -1  # not valid while being overwritten (an exception would leave it torn)
-            for first_lane in range(0, self.lanes, self.LANE_CHUNK):
-                self._compute_lanes(epoch, first_lane, min(self.lanes, first_lane + self.LANE_CHUNK))
-            self._epoch_index = epoch
-        return self._current
+    def _epoch(self, epoch: int) -> dict[str, np.ndarray]:
+        # Streams are read forwards, a block at a time: keeping computed epochs makes that O(1) per block.
+        stored = self._epochs.get(epoch)
+        if stored is not None:
+            self._epochs.move_to_end(epoch)
+            return stored
+        if len(self._epochs) >= self._cached_epochs:
+            _, stored = self._epochs.popitem(last=False)
+        else:
+            stored = {name: np.empty(self.epoch_events, dtype=dt) for name, dt in Events.STORED.items()}
+        grid = {name: value.reshape(self.steps, self.lanes) for name, value in stored.items()}
+        for first_lane in range(0, self.lanes, self.LANE_CHUNK):
+            self._compute_lanes(grid, epoch, first_lane, min(self.lanes, first_lane + self.LANE_CHUNK))
+        self._epochs[epoch] = stored  # only once complete: an exception leaves no torn epoch behind
+        return stored
 
-    def _compute_lanes(self, epoch: int, lane_start: int, lane_stop: int) -> None:
-        """Fill the epoch buffer for lanes lane_start .. lane_stop - 1, all steps."""
+    def _compute_lanes(self, out: dict[str, np.ndarray], epoch: int, lane_start: int, lane_stop: int) -> None:
+        """Fill an epoch's (steps, lanes) grids for lanes lane_start .. lane_stop - 1, all steps."""
         cat = self.catalog
         steps = self.steps
         base = epoch * self.epoch_events
@@ -306,17 +327,15 @@ class Behaviour:
 
         in_cart = (types == CART) | (types == PURCHASE)
         quantity = np.where(in_cart, quantities, 0).astype(np.int8)
-        out = self._grid
         cols = slice(lane_start, lane_stop)
-        out["seq"][:, cols] = positions
-        out["session_start"][:, cols] = (base + first_step * self.lanes + lane).astype(np.uint64)
+        out["session_offset"][:, cols] = first_step * self.lanes + lane
         out["session_event_index"][:, cols] = step - first_step + 1
         out["user"][:, cols] = user
         out["product"][:, cols] = products
         out["interaction_type"][:, cols] = types
         out["duration_s"][:, cols] = np.where(types == VIEW, view_seconds, 0)
         out["quantity"][:, cols] = quantity
-        revenue = np.zeros(types.shape, dtype=np.int64)
+        revenue = np.zeros(types.shape, dtype=np.int32)
         bought = types == PURCHASE
         revenue[bought] = cat.product_price_cents[products[bought]] * quantity[bought]
         out["revenue_cents"][:, cols] = revenue

@@ -21,13 +21,13 @@ class EventGenerator:
     """Fixed-width NDJSON rows for positions of the stream (config.seed, shard)."""
 
     def __init__(self, config: ModelConfig, shard: int = 0, cities: tuple[City, ...] | None = None,
-                 catalog: Catalog | None = None) -> None:
+                 catalog: Catalog | None = None, cached_epochs: int = 1) -> None:
         if not 0 <= shard < 2**16:
             raise ValueError(f"shard must be in 0..65535, got {shard}")
         self.config = config
         self.shard = shard
         self.catalog = catalog or Catalog.build(config, cities or load_cities(config.city_count))
-        self.behaviour = Behaviour(self.catalog, shard)
+        self.behaviour = Behaviour(self.catalog, shard, cached_epochs)
         self.encoder = Encoder(self.catalog, shard)
         self.row_bytes = self.encoder.row_bytes
 
