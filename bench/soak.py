@@ -48,7 +48,7 @@ async def one_round(base: str, clients: int, rng: random.Random) -> int:
         "/stream/interactions?rate=50000&count=20000",
         "/stream/interactions?rate=20000&duration=30",  # abandoned midway
         "/stream/users?rate=2000&count=500",
-        f"/stream/interactions?seed={rng.randrange(3)}&offset={rng.randrange(10**6)}&count=20000",
+        f"/stream/interactions?seed={rng.choice((7, 42))}&offset={rng.randrange(10**6)}&count=20000",
         "/stream/interactions?rate=5000&count=2000&format=sse",
     ]
     timeout = aiohttp.ClientTimeout(total=120)
