@@ -14,9 +14,9 @@ import time
 
 import psutil
 
+from clickstream.server.supervisor import load_cities_in_child
 from clickstream.workers.generator import EventGenerator
 from clickstream.workers.model import ModelConfig
-from clickstream.server.supervisor import load_cities_in_child
 
 
 def main() -> None:
@@ -52,7 +52,8 @@ def main() -> None:
          f"{config.max_users:,} users, {config.max_products:,} products"),
         ("generate + encode", f"{events / cpu:,.0f} events/s per core",
          f"{events:,} events in {cpu:.1f} s CPU; {events / wall:,.0f}/s wall"),
-        ("bytes per event", f"{generator.row_bytes} B", f"{events * generator.row_bytes / cpu / 1e6:,.0f} MB/s per core"),
+        ("bytes per event", f"{generator.row_bytes} B",
+         f"{events * generator.row_bytes / cpu / 1e6:,.0f} MB/s per core"),
         ("worker memory", f"RSS {memory.rss / 2**20:.0f} MiB, USS {memory.uss / 2**20:.0f} MiB",
          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
          f"{(memory.rss - rss_before) / 2**20:.0f} MiB for the generator"),
