@@ -38,11 +38,11 @@ def worker_pids(server: ServerProcess) -> list[int]:
 def test_sigterm_ends_open_streams_on_a_whole_line_and_cleans_up(fresh_server) -> None:  # type: ignore[no-untyped-def]
     server = fresh_server("--workers", "2")
     connection, response = open_stream(server, "rate=5000&duration=60")
-    response.readline()
+    first = response.readline()
     children = server.children()
     assert len(children) >= 2 and server.segments()
     server.signal(signal.SIGTERM)
-    body = response.read()  # the chunked body must be terminated properly: read() raises on a torn one
+    body = first + response.read()  # the chunked body must be terminated properly: read() raises on a torn one
     connection.close()
     assert server.wait(30) == 0, server.log()
     assert body.endswith(b"\n")
