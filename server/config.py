@@ -26,7 +26,7 @@ class ServerConfig:
     max_duration_s: int = 300
     default_duration_s: int = 60
     ring_bytes: int = 16 << 20  # per worker: ~28,000 rows, 0.5 s of a 50,000/s stream
-    tick_s: float = 0.01  # pacing tick: a batch per tick per connection
+    tick_s: float = 0.02  # pacing tick: a batch per tick per connection (10 ms cost ~20 % more CPU per event)
     max_burst_s: float = 0.5  # a stream that falls behind catches up at most this much, then slips
     grace_s: float = 10.0  # SIGTERM: time open streams get to end on a whole line
     worker_ready_timeout_s: float = 60.0
