@@ -40,6 +40,40 @@ def test_every_line_is_one_json_object_with_the_schema_fields_in_order(generator
             assert isinstance(value, tuple(allowed[t] for t in ([types] if isinstance(types, str) else types)))
 
 
+def test_every_field_encodes_what_the_model_decided(generator: EventGenerator) -> None:
+    """Decode the bytes and compare each field with the model's arrays and the catalog, event by event."""
+    from clickstream.workers.model import CATEGORIES, DEVICE_PROFILES, INTERACTION_TYPES, REFERRERS, SEGMENTS
+
+    first, count = 200_000, 30_000
+    model = generator.behaviour.events(first, count).copy()
+    catalog = generator.catalog
+    for i, line in enumerate(lines(generator, first, count)):
+        e = json.loads(line)
+        user, product = int(model.user[i]), int(model.product[i])
+        device, browser, info, _ = DEVICE_PROFILES[int(model.profile[i])]
+        city = catalog.cities[int(catalog.user_city[user])]
+        expected = {
+            "seq": first + i,
+            "session_event_index": int(model.session_event_index[i]),
+            "interaction_type": INTERACTION_TYPES[int(model.interaction_type[i])],
+            "duration": int(model.duration_s[i]) or None,
+            "quantity": int(model.quantity[i]) or None,
+            "revenue": int(model.revenue_cents[i]) / 100,
+            "user_id": catalog.user_id(user),
+            "user_segment": SEGMENTS[int(catalog.user_segment[user])],
+            "country": city.country_code,
+            "city": city.name,
+            "product_id": catalog.product_id(product),
+            "category": CATEGORIES[int(catalog.product_category[product])],
+            "price": int(catalog.product_price_cents[product]) / 100,
+            "referrer": REFERRERS[int(model.referrer[i])][0],
+            "device_type": device,
+            "browser": browser,
+            "device_info": info,
+        }
+        assert {k: e[k] for k in expected} == expected, f"position {first + i}"
+
+
 def test_starting_anywhere_gives_the_same_bytes(generator: EventGenerator) -> None:
     epoch = generator.behaviour.epoch_events
     whole = lines(generator, epoch - 3000, 6000)  # straddles an epoch boundary

@@ -231,7 +231,9 @@ class Encoder:
         _put(rows, cols["user_segment"], layout.segment_fragments, self._user_segment[events.user])
         _user_digits(rows, cols["user_id"], events.user)
         _put(rows, cols["product"], layout.product_fragments, events.product)
-        _put(rows, cols["session"], layout.session_fragments, events.referrer * layout.profiles + events.profile)
+        # intp before multiplying: int8 * 13 overflowed for the last referrers (and silently picked row 0)
+        session_row = events.referrer.astype(np.intp) * layout.profiles + events.profile
+        _put(rows, cols["session"], layout.session_fragments, session_row)
         kind_row = self._kind_index[events.interaction_type.astype(np.intp) * 301 + events.duration_s + events.quantity]
         _put(rows, cols["kind"], layout.kind_fragments, kind_row)
         _put(rows, cols["session_event_index"], self._index_table, events.session_event_index)
