@@ -46,6 +46,11 @@ class Pacer:
         """When event `index` (0-based) was due: its timestamp."""
         return self.start_s + index / self.rate_eps
 
-    def next_wake_s(self, now_s: float) -> float:
-        """When to run the next tick: when the next event is due, but not sooner than one tick from now."""
-        return max(self.event_time_s(self.sent), now_s + self.tick_s)
+    def next_wake_s(self, now_s: float, last_index: float = math.inf) -> float:
+        """When to run the next tick: when the next event is due, but not sooner than one tick from now,
+        unless the stream's last event (`last_index`) is due before that: a short stream ends on time
+        instead of waiting out a tick (count=100 at 50,000/s takes 2 ms, not 20)."""
+        tick_end = min(now_s + self.tick_s, self.event_time_s(last_index)) if last_index < math.inf else (
+            now_s + self.tick_s
+        )
+        return max(self.event_time_s(self.sent), tick_end)

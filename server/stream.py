@@ -61,6 +61,7 @@ async def run_stream(
             now = loop.time()
             want = pacer.due(now) if pacer else source.batch_rows
             want = int(min(want, limit - sent))
+            starved = False
             while want > 0:
                 batch = min(want, source.batch_rows)
                 times_ms = None
@@ -69,7 +70,8 @@ async def run_stream(
                     times_ms = np.floor((wall_offset_s + pacer.start_s + index / pacer.rate_eps) * 1000)
                 data, got = await source.read(batch, times_ms.astype(np.int64) if times_ms is not None else None)
                 if got == 0:
-                    break  # the rings ran dry: try again next tick
+                    starved = True  # the rings ran dry: try again next tick
+                    break
                 if params.format == "sse":
                     data = to_sse(data, sent + 1)
                 await response.write(data)
@@ -81,11 +83,13 @@ async def run_stream(
             now = loop.time()
             if now >= end_s or sent >= limit:
                 break
-            wake = min(pacer.next_wake_s(now) if pacer else now, end_s)
+            wake = min(pacer.next_wake_s(now, limit - 1) if pacer else now, end_s)
+            if starved:
+                wake = max(wake, now + settings.tick_s)  # never spin on empty rings
             if wake > now:
                 await asyncio.sleep(wake - now)
-            elif not pacer:
-                await asyncio.sleep(0)  # an unpaced stream still lets other streams run
+            else:
+                await asyncio.sleep(0)  # a stream with more due, or unpaced, still lets other streams run
         await response.write_eof()
     except (ConnectionResetError, ClientConnectionResetError):
         disconnected = True  # the client went away: a normal end of a stream

@@ -56,3 +56,10 @@ def test_a_long_stall_slips_the_schedule_instead_of_flooding() -> None:
     pacer.record(burst)
     assert pacer.due(10.0) == 0
     assert abs(pacer.event_time_s(pacer.sent) - 10.0) < 0.002  # event times stay near the clock
+
+
+def test_a_short_stream_ends_when_its_last_event_is_due_not_a_tick_later() -> None:
+    pacer = Pacer(50_000, start_s=0.0, tick_s=0.02)
+    pacer.record(pacer.due(0.0))
+    assert pacer.next_wake_s(0.0, last_index=99) == 99 / 50_000
+    assert pacer.next_wake_s(0.0) == 0.02
