@@ -231,12 +231,12 @@ def format_report(f: Figures, seconds: float, config: ModelConfig) -> str:
     rows.append(("prices outside their category's range", "0", str(f.price_out_of_range)))
     rows.append(("funnel violations (sessions seen from start)", "0",
                  f"{f.funnel_violations} in {f.funnel_checked_sessions:,} sessions"))
-    e = f.events_per_session
+    per = f.events_per_session
     rows.append(("events per session (mean/p50/p95/max)", "1 to many",
-                 f"{e['mean']}/{e['p50']:.0f}/{e['p95']:.0f}/{e['max']:.0f}"))
-    s = f.session_seconds
+                 f"{per['mean']}/{per['p50']:.0f}/{per['p95']:.0f}/{per['max']:.0f}"))
+    secs = f.session_seconds
     rows.append((f"session length at rate={f.rate_eps}/s (mean/p95/max s)", "1-60 min (see note)",
-                 f"{s['mean']:.1f}/{s['p95']:.1f}/{s['max']:.1f}"))
+                 f"{secs['mean']:.1f}/{secs['p95']:.1f}/{secs['max']:.1f}"))
     rows.append(("share of views on the top 1% of products", "skewed (Zipf)",
                  f"{f.top1pct_product_view_share:.1%}"))
     rows.append(("distinct users / products seen", f"of {config.max_users:,} / {config.max_products:,}",

@@ -19,8 +19,8 @@ class SiteFeed:
         self.row_bytes = row_bytes
         self._next = 0  # ring to try first, rotated so no ring's sessions starve
 
-    def take(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
-        """Up to `count` rows as one bytes object (fewer when the rings run dry), stamped with `times_ms`.
+    def take(self, count: int, times_ms: np.ndarray | None) -> tuple[bytearray, int]:
+        """Up to `count` rows as one buffer (fewer when the rings run dry), stamped with `times_ms`.
 
         Rows are copied out of the ring once, then stamped in the copy.
         """
@@ -53,6 +53,3 @@ class SiteFeed:
             # just written by another core (stamping them in place cost a cache miss per row).
             stamp_timestamps(rows, times_ms[:taken])
         return data, taken
-
-    def available(self) -> int:
-        return sum(ring.fill() for ring in self.rings)

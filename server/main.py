@@ -12,6 +12,8 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -109,9 +111,9 @@ async def serve(config: ServerConfig) -> int:
     return exit_code
 
 
-async def _until_signal(work: object, requests: asyncio.Queue[str]) -> None:
+async def _until_signal(work: Coroutine[Any, Any, None], requests: asyncio.Queue[str]) -> None:
     """Run `work` unless a stop signal comes first (then leave it cancelled)."""
-    task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(work)
     signal_wait = asyncio.ensure_future(requests.get())
     done, _ = await asyncio.wait({task, signal_wait}, return_when=asyncio.FIRST_COMPLETED)
     if signal_wait in done:

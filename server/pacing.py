@@ -42,7 +42,7 @@ class Pacer:
     def record(self, count: int) -> None:
         self.sent += count
 
-    def event_time_s(self, index: int) -> float:
+    def event_time_s(self, index: float) -> float:
         """When event `index` (0-based) was due: its timestamp."""
         return self.start_s + index / self.rate_eps
 

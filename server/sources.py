@@ -30,7 +30,7 @@ class Source:
 
     batch_rows = MAX_BATCH_ROWS  # the most rows one read returns
 
-    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
+    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes | bytearray, int]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -43,7 +43,7 @@ class LiveInteractions(Source):
     def __init__(self, feed: SiteFeed) -> None:
         self.feed = feed
 
-    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
+    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes | bytearray, int]:
         return self.feed.take(count, times_ms)
 
 

@@ -35,9 +35,9 @@ class StreamSettings:
         self.stopping = stopping  # set at shutdown: streams end at their next tick
 
 
-def to_sse(data: bytes, first_id: int) -> bytes:
+def to_sse(data: bytes | bytearray, first_id: int) -> bytes:
     """One Server-Sent Event per line, `id:` counting the stream's events from 1."""
-    lines = data.split(b"\n")[:-1]
+    lines = bytes(data).split(b"\n")[:-1]
     return b"".join(b"id: %d\ndata: %s\n\n" % (first_id + i, line.rstrip()) for i, line in enumerate(lines))
 
 
