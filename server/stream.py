@@ -59,7 +59,8 @@ async def run_stream(
     try:
         while sent < limit and not settings.stopping.is_set():
             now = loop.time()
-            want = pacer.due(now) if pacer else source.batch_rows
+            final = now >= end_s  # the last pass sends everything due by the end, then stops
+            want = pacer.due(min(now, end_s)) if pacer else source.batch_rows
             want = int(min(want, limit - sent))
             starved = False
             while want > 0:
@@ -80,9 +81,9 @@ async def run_stream(
                 want -= got
                 if pacer:
                     pacer.record(got)
-            now = loop.time()
-            if now >= end_s or sent >= limit:
+            if final or sent >= limit:
                 break
+            now = loop.time()
             wake = min(pacer.next_wake_s(now, limit - 1) if pacer else now, end_s)
             if starved:
                 wake = max(wake, now + settings.tick_s)  # never spin on empty rings
