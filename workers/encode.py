@@ -225,6 +225,16 @@ class Encoder:
             self._encode_block(events.slice(start, stop), rows[start:stop])
         return rows
 
+    # Ids: a bijective hash of (shard, position) is unique for every event of every shard. Public because
+    # the Arrow renderer (arrow.py) must derive exactly the same ones.
+    def interaction_ids(self, events: Events) -> np.ndarray:
+        """The uint64 behind each event's `interaction_id` (a hash of its shard and position)."""
+        return mix64((events.seq | self._shard_bits) ^ self._interaction_key)
+
+    def session_ids(self, events: Events) -> np.ndarray:
+        """The uint64 behind each event's `session_id` (a hash of its shard and its session's first position)."""
+        return mix64((events.session_start | self._shard_bits) ^ self._session_key)
+
     def _encode_block(self, events: Events, rows: np.ndarray) -> None:
         layout, cols = self.layout, self.layout.columns
         _put(rows, cols["place"], layout.place_fragments, self._user_city[events.user])
@@ -237,9 +247,8 @@ class Encoder:
         kind_row = self._kind_index[events.interaction_type.astype(np.intp) * 301 + events.duration_s + events.quantity]
         _put(rows, cols["kind"], layout.kind_fragments, kind_row)
         _put(rows, cols["session_event_index"], self._index_table, events.session_event_index)
-        # Ids: a bijective hash of (shard, position) is unique for every event of every shard.
-        _hex16(rows, cols["interaction_id"], mix64((events.seq | self._shard_bits) ^ self._interaction_key))
-        _hex16(rows, cols["session_id"], mix64((events.session_start | self._shard_bits) ^ self._session_key))
+        _hex16(rows, cols["interaction_id"], self.interaction_ids(events))
+        _hex16(rows, cols["session_id"], self.session_ids(events))
         _counter_digits(rows, cols["seq"], events.seq)
         purchases = np.flatnonzero(events.revenue_cents)
         if purchases.size:
@@ -292,6 +301,13 @@ def _hex16(rows: np.ndarray, col: Column, values: np.ndarray) -> None:
     halves = values.astype(">u8").view(">u2").reshape(-1, 4)
     target = rows[:, col.start : col.stop].view("V4")
     np.take(_HEX4, halves, out=target, mode="clip")
+
+
+def hex16_digits(values: np.ndarray) -> np.ndarray:
+    """16 lower-case hex digits of each uint64, most significant first, as one contiguous uint8 array."""
+    out = np.empty((values.size, 4), dtype="V4")
+    np.take(_HEX4, values.astype(">u8").view(">u2").reshape(-1, 4), out=out, mode="clip")
+    return out.view(np.uint8).ravel()
 
 
 def _counter_digits(rows: np.ndarray, col: Column, seq: np.ndarray) -> None:

@@ -1,7 +1,8 @@
 """One shard's stream as bytes: catalog + behaviour + encoder, for any range of positions.
 
 This is the whole generator as a library: the producer processes write its rows into rings, the server
-renders seeded (replayable) streams with it, and the Spark connector calls `render_ndjson` inside executors.
+renders seeded (replayable) streams with it, and `arrow.py` builds Arrow batches from it (for the server's
+`format=arrow` and inside Spark executors).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def stream_time_ms(start_ms: int, event_rate: float, first_seq: int, count: int)
 
 
 @lru_cache(maxsize=4)
-def _cached_generator(config: ModelConfig, shard: int) -> EventGenerator:
+def cached_generator(config: ModelConfig, shard: int) -> EventGenerator:
+    """One generator per (config, shard) per process: building the catalog takes about a second."""
     return EventGenerator(config, shard)
 
 
@@ -65,5 +67,5 @@ def render_ndjson(*, seed: int, shard: int, first_seq: int, count: int, start_ms
 
     The generator is built once per process and cached: the catalog takes about a second to build.
     """
-    generator = _cached_generator(ModelConfig(seed, max_users, max_products), shard)
+    generator = cached_generator(ModelConfig(seed, max_users, max_products), shard)
     return generator.render_stamped(first_seq, count, start_ms, event_rate).tobytes()
