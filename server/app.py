@@ -19,14 +19,11 @@ from .config import ServerConfig
 from .feed import SiteFeed
 from .metrics import Metrics, prometheus
 from .params import InvalidParameter, parse_interactions, parse_users
-from .sources import GeneratorPool, LiveInteractions, SeededInteractions, Users
+from .sources import ArrowSeededInteractions, GeneratorPool, LiveInteractions, SeededInteractions, Users
 from .stream import StreamSettings, run_stream
 from .supervisor import Supervisor
 
 log = logging.getLogger("clickstream.app")
-
-# The default start of a seeded stream's event time, so that a replay without `start` is identical.
-DEFAULT_SEEDED_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
 @dataclass
@@ -82,8 +79,10 @@ async def interactions(request: web.Request) -> web.StreamResponse:
     if params.seed is None:
         source: Any = LiveInteractions(site.feed)
     else:
-        start_ms = params.start_ms if params.start_ms is not None else DEFAULT_SEEDED_START_MS
-        source = SeededInteractions(
+        assert params.start_ms is not None  # parse_interactions fills the default for seeded streams
+        start_ms = params.start_ms
+        seeded = ArrowSeededInteractions if params.format == "arrow" else SeededInteractions
+        source = seeded(
             site.generators, params.seed, params.shard, params.offset, start_ms, params.event_rate_eps
         )
     return await run_stream(request, source, params, site.metrics, site.settings)
@@ -173,7 +172,8 @@ def index_body(config: ServerConfig) -> dict[str, Any]:
                     "rate": rate + " (with seed and count: unpaced when omitted)",
                     "duration": duration,
                     "count": f"integer >= 1; alone: exactly count events (at most rate x {config.max_duration_s})",
-                    "format": "ndjson (default) or sse; Accept: text/event-stream also selects sse",
+                    "format": "ndjson (default) or sse; Accept: text/event-stream also selects sse; with seed= also "
+                    "arrow (an Arrow IPC stream, application/vnd.apache.arrow.stream, if the server has pyarrow)",
                     "seed": "integer 0-2^63-1: a replayable stream of the site with this seed",
                     "shard": "integer 0-65535, default 0 (with seed)",
                     "offset": "integer >= 0: first position (with seed), default 0",

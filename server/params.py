@@ -10,12 +10,17 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from ..workers.arrow import arrow_available
 from .config import ServerConfig
 
 MAX_SEED = 2**63 - 1
 MAX_OFFSET = 2**48 - 1  # positions are unique below 2**48 (see workers/encode.py ids)
 MAX_UNPACED_COUNT = 10_000_000  # one seeded request without `rate`
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time ISO-8601's 4 digits can hold
+# The default start of a seeded stream's event time, so that a replay without `start` is identical.
+DEFAULT_SEEDED_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 FORMATS = ("ndjson", "sse")
+ARROW = "arrow"  # an Arrow IPC stream: seeded interactions only, and only where pyarrow is installed
 
 
 class InvalidParameter(web.HTTPBadRequest):
@@ -54,12 +59,24 @@ def _reject_unknown(query: Mapping[str, str], known: tuple[str, ...]) -> None:
             )
 
 
-def _format(query: Mapping[str, str], accept: str) -> str:
+def _format(query: Mapping[str, str], accept: str, seeded: bool | None = None) -> str:
+    """`format`; `seeded` is None for endpoints without Arrow, else whether the interaction stream is seeded."""
     raw = query.get("format")
     if raw is None:
         return "sse" if "text/event-stream" in accept else "ndjson"
+    allowed = "one of " + ", ".join(FORMATS)
+    if raw == ARROW and seeded is not None:
+        if not seeded:
+            # Arrow is built from the generator's arrays, which only seeded streams have: live rows arrive
+            # from the rings as finished NDJSON bytes.
+            raise InvalidParameter("format", raw, f"{allowed} (arrow only with seed=)",
+                                   f"format=arrow is for seeded streams only (give seed=); live streams are {allowed}")
+        if not arrow_available():
+            raise InvalidParameter("format", raw, allowed,
+                                   f"format=arrow needs pyarrow on the server (pip install '.[spark]'); use {allowed}")
+        return raw
     if raw not in FORMATS:
-        raise InvalidParameter("format", raw, "one of " + ", ".join(FORMATS))
+        raise InvalidParameter("format", raw, allowed + (", or arrow with seed=" if seeded is not None else ""))
     return raw
 
 
@@ -79,7 +96,7 @@ def _start_ms(query: Mapping[str, str]) -> int | None:
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         value = math.floor(parsed.timestamp() * 1000)
-    if not 0 <= value <= 253402300799999:
+    if not 0 <= value <= MAX_TIMESTAMP_MS:
         raise InvalidParameter("start", raw, allowed)
     return value
 
@@ -123,7 +140,7 @@ def parse_interactions(query: Mapping[str, str], accept: str, config: ServerConf
     rate = _int(query, "rate", 1, config.max_rate_eps)
     count = _int(query, "count", 1, MAX_UNPACED_COUNT if seed is not None else 2**62)
     duration = _int(query, "duration", 1, config.max_duration_s)
-    fmt = _format(query, accept)
+    fmt = _format(query, accept, seeded=seed is not None)
     if seed is None or rate is not None or count is None:
         # A paced stream: the original's defaults, and a count must be deliverable in the longest duration.
         rate = rate if rate is not None else config.default_rate_eps
@@ -135,7 +152,8 @@ def parse_interactions(query: Mapping[str, str], accept: str, config: ServerConf
         return request
     event_rate = _int(query, "event_rate", 1, 10_000_000, default=rate or config.default_rate_eps)
     assert event_rate is not None
-    return StreamRequest(
+    start_ms = _start_ms(query)
+    seeded = StreamRequest(
         rate_eps=rate,
         duration_s=duration,
         count=count,
@@ -143,9 +161,29 @@ def parse_interactions(query: Mapping[str, str], accept: str, config: ServerConf
         seed=seed,
         shard=_int(query, "shard", 0, 65535, default=0) or 0,
         offset=_int(query, "offset", 0, MAX_OFFSET, default=0) or 0,
-        start_ms=_start_ms(query),
+        start_ms=DEFAULT_SEEDED_START_MS if start_ms is None else start_ms,
         event_rate_eps=event_rate,
     )
+    _check_positions_fit(seeded)
+    return seeded
+
+
+def _check_positions_fit(request: StreamRequest) -> None:
+    """Every position asked for must have a unique id (below 2**48) and an event time before year 10000."""
+    assert request.start_ms is not None and request.limit is not None
+    end = request.offset + request.limit  # one past the last position the stream can deliver
+    if end > MAX_OFFSET + 1:
+        raise InvalidParameter(
+            "offset", str(request.offset), f"offset + events requested <= 2^48 ({MAX_OFFSET + 1})",
+            f"positions end at 2^48: offset={request.offset} leaves room for {MAX_OFFSET + 1 - request.offset} events",
+        )
+    last_ms = request.start_ms + (end - 1) * 1000 // request.event_rate_eps
+    if last_ms > MAX_TIMESTAMP_MS:
+        raise InvalidParameter(
+            "offset", str(request.offset), "positions whose event time (start + seq / event_rate) is before 10000",
+            f"the event time of position {end - 1} would be past year 9999: lower offset or start, "
+            "or raise event_rate",
+        )
 
 
 def parse_users(query: Mapping[str, str], accept: str, config: ServerConfig) -> StreamRequest:

@@ -1,6 +1,7 @@
 """Where a stream's lines come from: the shared live site, a private seeded stream, or the user catalog.
 
-Each source hands the stream loop (stream.py) whole NDJSON lines, a batch at a time, already stamped.
+Each source hands the stream loop (stream.py) whole NDJSON lines, a batch at a time, already stamped;
+a seeded stream can instead hand it Arrow IPC messages (`ArrowSeededInteractions`), whole record batches.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 import ujson
 
+from ..workers.arrow import interaction_arrow_schema, render_arrow
 from ..workers.catalog import Catalog
 from ..workers.generator import EventGenerator
 from ..workers.model import ModelConfig
@@ -32,6 +34,10 @@ class Source:
 
     async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes | bytearray, int]:
         raise NotImplementedError
+
+    def finish(self) -> bytes:
+        """Bytes that end a stream that ran its course (nothing for lines; Arrow's end-of-stream marker)."""
+        return b""
 
     def close(self) -> None:
         """Release what the source holds (nothing by default)."""
@@ -86,6 +92,11 @@ class GeneratorPool:
     def render(self, seed: int, shard: int, first: int, count: int, start_ms: int, event_rate: float) -> bytes:
         return self._generator(seed, shard).render_stamped(first, count, start_ms, event_rate).tobytes()
 
+    def render_arrow(self, seed: int, shard: int, first: int, count: int, start_ms: int, event_rate: float) -> bytes:
+        """One record batch of the range as an encapsulated Arrow IPC message (no schema)."""
+        batch = render_arrow(self._generator(seed, shard), first, count, start_ms, event_rate)
+        return batch.serialize().to_pybytes()
+
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -110,6 +121,42 @@ class SeededInteractions(Source):
         )
         self.position += count
         return data, count
+
+
+class ArrowSeededInteractions(SeededInteractions):
+    """A seeded range as an Arrow IPC stream: the schema, one record batch per read, the end-of-stream marker.
+
+    Each message is serialized on its own (`Schema.serialize`, `RecordBatch.serialize`) rather than through
+    an IPC writer: a writer wants a file to write to, while the stream loop wants bytes per batch. The
+    concatenation is exactly what `RecordBatchStreamWriter` writes, so `pyarrow.ipc.open_stream` reads it.
+    """
+
+    # The IPC end-of-stream marker: a continuation token and a zero-length message.
+    END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+    def __init__(self, pool: GeneratorPool, seed: int, shard: int, offset: int, start_ms: int,
+                 event_rate: float) -> None:
+        super().__init__(pool, seed, shard, offset, start_ms, event_rate)
+        self._schema_sent = False
+
+    def _schema(self) -> bytes:
+        if self._schema_sent:
+            return b""
+        self._schema_sent = True
+        return interaction_arrow_schema().serialize().to_pybytes()
+
+    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
+        loop = asyncio.get_running_loop()
+        data = await loop.run_in_executor(
+            self.pool.executor, self.pool.render_arrow, self.seed, self.shard, self.position, count, self.start_ms,
+            self.event_rate,
+        )
+        self.position += count
+        return self._schema() + data, count
+
+    def finish(self) -> bytes:
+        # A stream of no rows still starts with its schema, so a reader gets an empty table, not an error.
+        return self._schema() + self.END_OF_STREAM
 
 
 class Users(Source):

@@ -3,13 +3,14 @@
 The loop sends, each tick, every event that has come due (pacing.py), then sleeps until the next one
 is due. `response.write` awaits the transport's drain once more than 64 KiB are buffered: a slow client
 slows only its own stream (whose schedule then slips, see Pacer), and nothing is buffered without bound.
-Every write is whole lines, so a stream that ends for any reason (its count, its duration, server
-shutdown, a client that goes away) ends on a whole line.
+Every write is whole lines (or whole Arrow IPC messages), so a stream that ends for any reason (its count,
+its duration, server shutdown, a client that goes away) ends on a whole line (or record batch).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 
@@ -21,11 +22,14 @@ from .pacing import Pacer
 from .params import StreamRequest
 from .sources import Source
 
+log = logging.getLogger("clickstream.stream")
+
 STREAM_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",  # proxies (nginx, Railway's edge) must not buffer a stream
 }
-CONTENT_TYPES = {"ndjson": "application/x-ndjson", "sse": "text/event-stream"}
+CONTENT_TYPES = {"ndjson": "application/x-ndjson", "sse": "text/event-stream",
+                 "arrow": "application/vnd.apache.arrow.stream"}
 
 
 class StreamSettings:
@@ -91,9 +95,19 @@ async def run_stream(
                 await asyncio.sleep(wake - now)
             else:
                 await asyncio.sleep(0)  # a stream with more due, or unpaced, still lets other streams run
+        # What closes the format (an Arrow stream's end marker). A stream cut short by shutdown is closed the
+        # same way: every batch sent is whole, and the client compares the rows with the count it asked for.
+        if tail := source.finish():
+            await response.write(tail)
         await response.write_eof()
     except (ConnectionResetError, ClientConnectionResetError):
         disconnected = True  # the client went away: a normal end of a stream
+    except Exception:
+        # A bug after the headers went out: a 500 can no longer be sent, and ending the body cleanly would
+        # pass a short stream off as complete. Drop the connection so the client sees a torn body.
+        log.exception("stream %s failed after %d events", request.path_qs, sent)
+        if request.transport is not None:
+            request.transport.abort()
     finally:
         metrics.close_stream(stats, disconnected)
         source.close()

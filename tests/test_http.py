@@ -74,7 +74,11 @@ def test_count_and_duration_stop_at_whichever_comes_first(server: ServerProcess)
         ("seed=-1", "seed"),
         ("seed=1&shard=70000", "shard"),
         ("seed=1&start=yesterday&count=1", "start"),
+        ("seed=1&offset=281474976710655&count=2", "offset"),  # ids are unique below 2^48
+        ("seed=1&start=9999-12-31T23:59:00Z&event_rate=1&count=120", "offset"),  # event time past 9999
         ("count=100000&rate=10", "count"),
+        ("format=arrow", "format"),  # Arrow is for seeded streams only
+        ("format=arrow&count=10&rate=100", "format"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_parameter(server: ServerProcess, query: str, parameter: str) -> None:
@@ -205,6 +209,51 @@ def test_seeded_streams_replay_byte_for_byte(server: ServerProcess) -> None:
     parsed = events(window)
     assert [e["seq"] for e in parsed] == list(range(1000, 1500))
     assert parsed[0]["timestamp"] == "2026-03-01T00:00:10.000Z"  # start + seq / event_rate
+
+
+def test_seeded_arrow_is_the_ndjson_rows_as_an_arrow_stream(server: ServerProcess) -> None:
+    pa = pytest.importorskip("pyarrow", reason="pyarrow not installed: pip install -e '.[spark]'")
+    import pyarrow.ipc
+    import pyarrow.json
+
+    from clickstream.workers.arrow import interaction_arrow_schema
+
+    schema = interaction_arrow_schema()
+    base = "/stream/interactions?seed=42&shard=2&start=2026-03-01T00:00:00Z&event_rate=333"
+    # 10,000 rows: two whole batches of the server's 4,096 and a partial one; 1 row: a single tiny batch.
+    for offset, count in ((150_000, 10_000), (7, 1)):
+        status, headers, body = get(server, f"{base}&offset={offset}&count={count}&format=arrow")
+        assert status == 200, body[:300]
+        assert headers["Content-Type"].startswith("application/vnd.apache.arrow.stream")
+        reader = pyarrow.ipc.open_stream(body)
+        batches = list(reader)
+        assert reader.schema.equals(schema)
+        assert sum(b.num_rows for b in batches) == count
+        assert max(b.num_rows for b in batches) <= 4096
+        ndjson = get(server, f"{base}&offset={offset}&count={count}")[2]
+        expected = pyarrow.json.read_json(
+            pa.py_buffer(ndjson), parse_options=pyarrow.json.ParseOptions(explicit_schema=schema)
+        )
+        assert pa.Table.from_batches(batches).equals(expected.combine_chunks())
+        assert get(server, f"{base}&offset={offset}&count={count}&format=arrow")[2] == body  # replayable
+
+
+def test_arrow_refusals_say_what_is_allowed(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    status, _, body = get(server, "/stream/interactions?format=arrow&count=5")
+    error = json.loads(body)
+    assert status == 400 and error["parameter"] == "format" and "seed=" in error["allowed"]
+    status, _, body = get(server, "/stream/users?format=arrow&count=5")
+    assert status == 400 and json.loads(body)["allowed"] == "one of ndjson, sse"
+    # A server without pyarrow: the same parameter check, in process.
+    from clickstream.server import params
+    from clickstream.server.config import ServerConfig
+
+    monkeypatch.setattr(params, "arrow_available", lambda: False)
+    with pytest.raises(params.InvalidParameter) as refused:
+        params.parse_interactions({"seed": "1", "count": "5", "format": "arrow"}, "", ServerConfig())
+    error = json.loads(refused.value.text or "")
+    assert error["parameter"] == "format" and error["allowed"] == "one of ndjson, sse"
+    assert "pyarrow" in error["message"]
 
 
 def test_metrics_json_and_prometheus(server: ServerProcess) -> None:
