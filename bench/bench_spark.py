@@ -9,9 +9,10 @@ Usage (the HTTP mode needs a running server, e.g. `clickstream serve --port 8000
 
 What it measures:
 
-components  one core, no Spark: the pieces a Spark task runs for each 50,000-row request (render the
-            NDJSON in process, or GET it from the server; parse it into Arrow with pyarrow.json), so the
-            Spark figures below can be read as "where the time goes".
+components  one core, no Spark: the pieces a Spark task runs for each 50,000-row request (build the
+            Arrow columns in process, or GET an Arrow IPC stream from the server and read it), and the old
+            NDJSON path for comparison (render NDJSON, parse it with pyarrow.json: what HTTP mode falls back
+            to against a server without Arrow), so the Spark figures below read as "where the time goes".
 spark       a streaming query per source into `format("noop")` with `local[N]`: one warm-up micro-batch
             (Python workers start, the executors build the catalog), then `--batches` batches of
             `--batch-rows` rows each from a backlog (startTime in the past). rows/s = rows / summed
@@ -61,54 +62,63 @@ def _repeat(work: Callable[[], int], seconds: float) -> tuple[int, float]:
 def components(args: argparse.Namespace) -> list[Result]:
     """The per-request pieces of a Spark task, measured on one core."""
     import pyarrow as pa
+    import pyarrow.ipc as pa_ipc
 
-    from clickstream.connectors.fetch import HttpRangeClient, parse_ndjson, render_range
+    from clickstream.connectors.fetch import NDJSON, HttpRangeClient, parse_ndjson, render_range
     from clickstream.connectors.streams import StreamDefinition
-    from clickstream.schema import INTERACTION_FIELDS
+    from clickstream.workers.arrow import interaction_arrow_schema
+    from clickstream.workers.generator import render_ndjson
 
-    arrow_types = {
-        "TIMESTAMP": pa.timestamp("us", tz="UTC"),
-        "BIGINT": pa.int64(),
-        "INT": pa.int32(),
-        "STRING": pa.string(),
-        "DOUBLE": pa.float64(),
-    }
-    schema = pa.schema([pa.field(name, arrow_types[spark]) for name, _j, spark, *_ in INTERACTION_FIELDS])
+    schema = interaction_arrow_schema()
     definition = StreamDefinition(args.seed, 0, 1_767_225_600_000, 1_000_000)
     results: list[Result] = []
+    catalog = {"max_users": args.max_users, "max_products": args.max_products}
 
     began = time.perf_counter()
-    data = render_range(definition, 0, COMPONENT_ROWS, args.max_users, args.max_products)
+    render_range(definition, 0, COMPONENT_ROWS, args.max_users, args.max_products, schema)
     build_s = time.perf_counter() - began
-    row_bytes = len(data) / COMPONENT_ROWS
     results.append(Result("catalog build (first call)", 0, build_s, f"{build_s:.1f} s once per Python worker"))
 
     position = [0]
 
-    def render() -> int:
+    def advance() -> int:
         position[0] += COMPONENT_ROWS
-        render_range(definition, position[0], COMPONENT_ROWS, args.max_users, args.max_products)
+        return position[0]
+
+    def arrow() -> int:
+        return render_range(definition, advance(), COMPONENT_ROWS, args.max_users, args.max_products, schema).num_rows
+
+    results.append(Result("render_arrow (executor mode)", *_repeat(arrow, COMPONENT_SECONDS), "no JSON"))
+
+    def ndjson() -> int:
+        render_ndjson(seed=definition.seed, shard=0, first_seq=advance(), count=COMPONENT_ROWS,
+                      start_ms=definition.start_ms, event_rate=definition.rate_eps, **catalog)
         return COMPONENT_ROWS
 
-    results.append(Result("render_ndjson", *_repeat(render, COMPONENT_SECONDS), f"{row_bytes:.0f} B/row"))
+    results.append(Result("render_ndjson", *_repeat(ndjson, COMPONENT_SECONDS), "the server's NDJSON path"))
 
     if args.url:
         client = HttpRangeClient(args.url, 60.0)
 
         def fetch() -> int:
-            position[0] += COMPONENT_ROWS
-            client.get(definition, position[0], COMPONENT_ROWS)
-            return COMPONENT_ROWS
+            body = client.get(definition, advance(), COMPONENT_ROWS)
+            return pa_ipc.open_stream(pa.py_buffer(body)).read_all().num_rows
 
         fetch()
-        results.append(Result("HTTP GET (body only)", *_repeat(fetch, COMPONENT_SECONDS), "server on this machine"))
+        note = "format=arrow, server on this machine" if client.format != NDJSON else "server fell back to NDJSON"
+        results.append(Result("HTTP GET + IPC read", *_repeat(fetch, COMPONENT_SECONDS), note))
         client.close()
+
+    data = render_ndjson(seed=definition.seed, shard=0, first_seq=0, count=COMPONENT_ROWS,
+                         start_ms=definition.start_ms, event_rate=definition.rate_eps, **catalog)
+    row_bytes = len(data) / COMPONENT_ROWS
 
     def parse() -> int:
         return parse_ndjson(data, schema).num_rows
 
     parsed = _repeat(parse, COMPONENT_SECONDS)
-    results.append(Result("pyarrow.json parse", *parsed, f"{parsed[0] * row_bytes / parsed[1] / 1e6:.0f} MB/s"))
+    results.append(Result("pyarrow.json parse (fallback)", *parsed,
+                          f"{parsed[0] * row_bytes / parsed[1] / 1e6:.0f} MB/s, {row_bytes:.0f} B/row"))
     return results
 
 

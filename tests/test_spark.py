@@ -1,4 +1,5 @@
-"""The Spark data source (`connectors/`): offsets, exactly-once restarts, executor and HTTP modes, batch reads.
+"""The Spark data source (`connectors/`): offsets, exactly-once restarts, executor and HTTP modes, batch reads,
+and the server's socket feed read by Spark's own `format("socket")`.
 
 The Spark tests share one `local[2]` session (starting one costs 5-8 s) and read a few thousand rows
 each; they skip, saying why, only when pyspark or Java is missing. The arithmetic behind offsets is
@@ -30,6 +31,8 @@ from clickstream.connectors.streams import (
     split_range,
     sub_ranges,
 )
+
+from .conftest import wait_for
 
 # A small catalog: the generator builds it in each Python worker, and the default one takes seconds.
 SMALL_CATALOG = {"maxUsers": "2000", "maxProducts": "500"}
@@ -105,6 +108,57 @@ def test_stream_reader_plans_batches_from_offsets_and_the_clock() -> None:
     assert [(p.part.first_seq, p.part.count) for p in parts] == [(0, 834), (834, 833), (1667, 833)]
     with pytest.raises(ValueError, match="seed=9 differs"):
         ClickstreamStreamReader(None, SourceOptions.parse({"seed": "9"})).latestOffset(end)  # type: ignore[arg-type]
+
+
+def test_http_client_falls_back_to_ndjson_when_the_server_refuses_arrow() -> None:
+    """An older server (or one without pyarrow) answers format=arrow with a 400 naming `format`."""
+    pa = pytest.importorskip("pyarrow", reason="pyarrow not installed: pip install -e '.[spark]'")
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    from clickstream.connectors.fetch import NDJSON, HttpRangeClient
+    from clickstream.workers.arrow import interaction_arrow_schema, render_arrow_seeded
+    from clickstream.workers.generator import render_ndjson
+
+    definition = StreamDefinition(seed=5, shard=1, start_ms=1_767_225_600_000, rate_eps=100)
+    catalog = {"max_users": 2000, "max_products": 500}
+    asked: list[str] = []
+
+    class NdjsonOnly(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            asked.append(query["format"])
+            if query["format"] != "ndjson":
+                status, body = 400, json.dumps({"parameter": "format", "allowed": "one of ndjson, sse"}).encode()
+            else:
+                status, body = 200, render_ndjson(seed=5, shard=1, first_seq=int(query["offset"]),
+                                                  count=int(query["count"]), start_ms=definition.start_ms,
+                                                  event_rate=100, **catalog)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), NdjsonOnly)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    client = HttpRangeClient(f"http://127.0.0.1:{httpd.server_address[1]}", 10)
+    try:
+        schema = interaction_arrow_schema()
+        first = client.get_table(definition, 100, 300, schema)
+        second = client.get_table(definition, 400, 50, schema)
+    finally:
+        client.close()
+        httpd.shutdown()
+        httpd.server_close()
+    assert client.format == NDJSON and asked == ["arrow", "ndjson", "ndjson"]  # asked for Arrow once only
+    expected = render_arrow_seeded(seed=5, shard=1, first_seq=100, count=350, start_ms=definition.start_ms,
+                                   event_rate=100, **catalog)
+    assert pa.concat_tables([first, second]).combine_chunks().equals(pa.Table.from_batches([expected]))
 
 
 # ---- Spark ----
@@ -329,3 +383,44 @@ def test_batch_read_has_the_schema_and_exactly_the_range(spark: Any) -> None:
     start_ms = parse_time_ms("2025-01-01T00:00:00Z")
     assert all(r.timestamp == _expected_time(start_ms, 500, r.seq) for r in rows)
     assert {r.interaction_type for r in rows} <= {"view", "click", "add_to_cart", "purchase", "wishlist"}
+
+
+@pytest.mark.spark
+def test_socket_feed_serves_sparks_socket_source(spark: Any, fresh_server: Any) -> None:
+    from pyspark.sql.functions import col, from_json
+
+    from clickstream.schema import interaction_spark_ddl
+
+    server = fresh_server("--workers", "1", "--socket-port", "0", "--socket-rate", "2000")
+    assert server.socket_port, server.log()
+    lines = (
+        spark.readStream.format("socket")
+        .option("host", "127.0.0.1")
+        .option("port", server.socket_port)
+        # Without it, Spark's socket reader slows quadratically with the batch size (see connectors/README.md).
+        .option("numPartitions", 8)
+        .load()
+    )
+    events = lines.select(from_json(col("value"), interaction_spark_ddl()).alias("e")).select("e.*")
+    query = (
+        events.writeStream.format("memory")
+        .queryName("socket_feed")
+        .trigger(processingTime="500 milliseconds")
+        .start()
+    )
+    try:
+        wait_for(lambda: spark.sql("SELECT count(*) AS n FROM socket_feed").first().n >= 3000, timeout=90, interval=0.5)
+    finally:
+        query.stop()
+    frame = spark.sql("SELECT * FROM socket_feed")
+    assert frame.schema == spark.createDataFrame([], interaction_spark_ddl()).schema
+    counts = frame.selectExpr(
+        "count(*) AS n",
+        "count(DISTINCT interaction_id) AS ids",
+        # from_json gives nulls where a line does not parse: every required field must be there.
+        "count_if(timestamp IS NULL OR seq IS NULL OR interaction_id IS NULL OR user_id IS NULL) AS broken",
+        "count_if(interaction_type NOT IN ('view', 'click', 'add_to_cart', 'purchase', 'wishlist')) AS odd_types",
+    ).first()
+    assert counts.n >= 3000
+    assert counts.ids == counts.n, "duplicate interaction_ids"
+    assert counts.broken == 0 and counts.odd_types == 0
