@@ -116,11 +116,18 @@ class SeededInteractions(Source):
     async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
         loop = asyncio.get_running_loop()
         data = await loop.run_in_executor(
-            self.pool.executor, self.pool.render, self.seed, self.shard, self.position, count, self.start_ms,
+            self.pool.executor, self._render, self.seed, self.shard, self.position, count, self.start_ms,
             self.event_rate,
         )
         self.position += count
-        return data, count
+        return self._frame(data), count
+
+    def _render(self, seed: int, shard: int, first: int, count: int, start_ms: int, event_rate: float) -> bytes:
+        """Runs in the generation thread."""
+        return self.pool.render(seed, shard, first, count, start_ms, event_rate)
+
+    def _frame(self, data: bytes) -> bytes:
+        return data
 
 
 class ArrowSeededInteractions(SeededInteractions):
@@ -145,14 +152,11 @@ class ArrowSeededInteractions(SeededInteractions):
         self._schema_sent = True
         return interaction_arrow_schema().serialize().to_pybytes()
 
-    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
-        loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(
-            self.pool.executor, self.pool.render_arrow, self.seed, self.shard, self.position, count, self.start_ms,
-            self.event_rate,
-        )
-        self.position += count
-        return self._schema() + data, count
+    def _render(self, seed: int, shard: int, first: int, count: int, start_ms: int, event_rate: float) -> bytes:
+        return self.pool.render_arrow(seed, shard, first, count, start_ms, event_rate)
+
+    def _frame(self, data: bytes) -> bytes:
+        return self._schema() + data  # the schema message goes before the first batch
 
     def finish(self) -> bytes:
         # A stream of no rows still starts with its schema, so a reader gets an empty table, not an error.
