@@ -6,6 +6,7 @@ processes, /dev/shm segments (gunicorn keeps tests like these).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -147,3 +148,19 @@ def test_bad_configuration_is_an_error_message_not_a_traceback() -> None:
     assert result.returncode == 2
     assert "max_users must be in 1..10000000" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_hung_worker_makes_health_503_then_is_replaced(fresh_server) -> None:  # type: ignore[no-untyped-def]
+    server = fresh_server("--workers", "2")
+    victim = worker_pids(server)[1]
+    os.kill(victim, signal.SIGSTOP)  # alive but no longer filling its ring
+    try:
+        unhealthy = wait_for(lambda: (h := server.json("/health"))["status"] == "unhealthy" and h, timeout=15)
+        assert "worker 1" in unhealthy["reason"]
+        # the watchdog kills a worker that sent no heartbeat for 10 s, and starts a new one
+        wait_for(lambda: server.json("/metrics")["workers"][1]["restarts"] == 1, timeout=30)
+        wait_for(lambda: server.json("/health")["status"] == "healthy", timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGCONT)
+    assert worker_pids(server)[1] != victim
