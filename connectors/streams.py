@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-DEFAULT_SEED: Final[int] = 7
+from ..workers.model import ModelConfig
+
+# The site's defaults come from the model itself, so the connector and the server cannot drift apart.
+DEFAULT_SEED: Final[int] = ModelConfig().seed
 DEFAULT_SHARD: Final[int] = 0
 DEFAULT_RATE_EPS: Final[int] = 1000
 DEFAULT_PARTITIONS: Final[int] = 2
-DEFAULT_MAX_USERS: Final[int] = 100_000
-DEFAULT_MAX_PRODUCTS: Final[int] = 50_000
+DEFAULT_MAX_USERS: Final[int] = ModelConfig().max_users
+DEFAULT_MAX_PRODUCTS: Final[int] = ModelConfig().max_products
 # Rows per HTTP request / per render call, and so per Arrow batch handed to Spark. ~600 B a row puts a
 # request at ~30 MB: big enough that per-request costs vanish, small enough to bound an executor's memory.
 DEFAULT_ROWS_PER_REQUEST: Final[int] = 50_000
