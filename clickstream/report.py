@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,7 +53,6 @@ class Figures:
     user_inconsistencies: int  # catalog users breaking the spend/orders/date rules
     field_errors: int  # revenue, quantity, duration or page_url not as specified
     timestamps_non_decreasing: bool
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _quantiles(values: list[float]) -> dict[str, float]:

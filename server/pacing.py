@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 class Pacer:
     def __init__(self, rate_eps: float, start_s: float, tick_s: float = 0.01, max_burst_s: float = 0.5) -> None:
@@ -45,6 +47,11 @@ class Pacer:
     def event_time_s(self, index: float) -> float:
         """When event `index` (0-based) was due: its timestamp."""
         return self.start_s + index / self.rate_eps
+
+    def event_times_ms(self, count: int, wall_offset_s: float) -> np.ndarray:
+        """Timestamps (epoch ms) of the next `count` events; `wall_offset_s` maps the clock to wall time."""
+        index = np.arange(self.sent, self.sent + count, dtype=np.float64)
+        return np.floor((wall_offset_s + self.start_s + index / self.rate_eps) * 1000).astype(np.int64)
 
     def next_wake_s(self, now_s: float, last_index: float = math.inf) -> float:
         """When to run the next tick: when the next event is due, but not sooner than one tick from now,

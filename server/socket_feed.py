@@ -13,8 +13,6 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from .pacing import Pacer
 from .sources import MAX_BATCH_ROWS, LiveInteractions
 
@@ -35,9 +33,7 @@ async def start_socket_feed(site: Site, host: str, port: int) -> asyncio.Server:
             while not site.settings.stopping.is_set() and not reader.at_eof():
                 want = min(pacer.due(loop.time()), MAX_BATCH_ROWS)
                 if want:
-                    index = np.arange(pacer.sent, pacer.sent + want, dtype=np.float64)
-                    times_ms = np.floor((wall_offset_s + pacer.start_s + index / pacer.rate_eps) * 1000)
-                    data, got = await source.read(want, times_ms.astype(np.int64))
+                    data, got = await source.read(want, pacer.event_times_ms(want, wall_offset_s))
                     if got:
                         writer.write(data)
                         await writer.drain()  # backpressure from a slow reader

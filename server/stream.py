@@ -14,7 +14,6 @@ import logging
 import math
 import time
 
-import numpy as np
 from aiohttp import ClientConnectionResetError, web
 
 from .metrics import Metrics
@@ -69,11 +68,8 @@ async def run_stream(
             starved = False
             while want > 0:
                 batch = min(want, source.batch_rows)
-                times_ms = None
-                if pacer:
-                    index = np.arange(pacer.sent, pacer.sent + batch, dtype=np.float64)
-                    times_ms = np.floor((wall_offset_s + pacer.start_s + index / pacer.rate_eps) * 1000)
-                data, got = await source.read(batch, times_ms.astype(np.int64) if times_ms is not None else None)
+                times_ms = pacer.event_times_ms(batch, wall_offset_s) if pacer else None
+                data, got = await source.read(batch, times_ms)
                 if got == 0:
                     starved = True  # the rings ran dry: try again next tick
                     break

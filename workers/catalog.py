@@ -21,6 +21,7 @@ from .model import (
     SEGMENT_ORDERS,
     SEGMENT_SPEND,
     SEGMENT_WEIGHTS,
+    SEGMENTS,
     ModelConfig,
 )
 from .places import City
@@ -238,7 +239,7 @@ class Catalog:
             "location": f"{city.name}, {city.country_name}",
             "country": city.country_code,
             "city": city.name,
-            "user_segment": ("casual", "regular", "power", "premium")[int(self.user_segment[user])],
+            "user_segment": SEGMENTS[int(self.user_segment[user])],
             "registration_date": registered.isoformat(),
             "last_active": active.isoformat(),
             "total_spent": int(self.user_total_spent_cents[user]) / 100,
