@@ -65,12 +65,13 @@ def components(args: argparse.Namespace) -> list[Result]:
     import pyarrow.ipc as pa_ipc
 
     from clickstream.connectors.fetch import NDJSON, HttpRangeClient, parse_ndjson, render_range
-    from clickstream.connectors.streams import StreamDefinition
+    from clickstream.definition import StreamDefinition
+    from clickstream.limits import DEFAULT_START_MS
     from clickstream.workers.arrow import interaction_arrow_schema
     from clickstream.workers.generator import render_ndjson
 
     schema = interaction_arrow_schema()
-    definition = StreamDefinition(args.seed, 0, 1_767_225_600_000, 1_000_000)
+    definition = StreamDefinition(args.seed, 0, DEFAULT_START_MS, 1_000_000)
     results: list[Result] = []
     catalog = {"max_users": args.max_users, "max_products": args.max_products}
 
@@ -92,7 +93,7 @@ def components(args: argparse.Namespace) -> list[Result]:
 
     def ndjson() -> int:
         render_ndjson(seed=definition.seed, shard=0, first_seq=advance(), count=COMPONENT_ROWS,
-                      start_ms=definition.start_ms, event_rate=definition.rate_eps, **catalog)
+                      start_ms=definition.start_ms, event_rate=definition.event_rate_eps, **catalog)
         return COMPONENT_ROWS
 
     results.append(Result("render_ndjson", *_repeat(ndjson, COMPONENT_SECONDS), "the server's NDJSON path"))
@@ -110,7 +111,7 @@ def components(args: argparse.Namespace) -> list[Result]:
         client.close()
 
     data = render_ndjson(seed=definition.seed, shard=0, first_seq=0, count=COMPONENT_ROWS,
-                         start_ms=definition.start_ms, event_rate=definition.rate_eps, **catalog)
+                         start_ms=definition.start_ms, event_rate=definition.event_rate_eps, **catalog)
     row_bytes = len(data) / COMPONENT_ROWS
 
     def parse() -> int:

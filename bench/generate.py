@@ -14,9 +14,9 @@ import time
 
 import psutil
 
-from clickstream.server.supervisor import load_cities_in_child
 from clickstream.workers.generator import EventGenerator
 from clickstream.workers.model import ModelConfig
+from clickstream.workers.places import load_cities_in_child
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import ujson
 
+from .limits import DEFAULT_START_MS
 from .workers.generator import EventGenerator
 from .workers.model import (
     CATEGORIES,
@@ -29,7 +30,7 @@ from .workers.model import (
     ModelConfig,
 )
 
-REPORT_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+REPORT_START_MS = DEFAULT_START_MS
 
 
 @dataclass

@@ -23,7 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.ipc as pa_ipc
 import pyarrow.json as pa_json
 
-from .streams import OffsetRange, StreamDefinition, sub_ranges
+from ..definition import StreamDefinition
+from .offsets import OffsetRange, sub_ranges
 
 STREAM_PATH: Final[str] = "/stream/interactions"
 # A failed request is simply repeated: the server returns the same bytes for the same range.
@@ -59,7 +60,7 @@ def request_target(base_path: str, definition: StreamDefinition, first_seq: int,
             "offset": first_seq,
             "count": count,
             "start": definition.start_ms,
-            "event_rate": definition.rate_eps,
+            "event_rate": definition.event_rate_eps,
             "format": fmt,
         }
     )
@@ -163,7 +164,7 @@ def render_range(definition: StreamDefinition, first_seq: int, count: int, max_u
         first_seq=first_seq,
         count=count,
         start_ms=definition.start_ms,
-        event_rate=definition.rate_eps,
+        event_rate=definition.event_rate_eps,
         max_users=max_users,
         max_products=max_products,
     )

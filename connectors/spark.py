@@ -31,13 +31,14 @@ from pyspark.sql.types import StructType
 
 from clickstream.schema import interaction_spark_ddl
 
-from .streams import (
+from .offsets import (
     Clock,
     OffsetRange,
     SourceOptions,
-    StreamDefinition,
+    from_offset,
     next_end,
     now_ms,
+    offset_json,
     split_range,
 )
 
@@ -211,13 +212,13 @@ class ClickstreamStreamReader(_RangeReading, DataSourceStreamReader, SupportsTri
             definition = self.options.definition(default_start_ms=wall_ms)
             starting = self.options.starting_offset
             seq = 0 if starting == "earliest" else definition.latest(wall_ms) if starting == "latest" else int(starting)
-            self.initial = definition.offset(seq)
+            self.initial = offset_json(definition, seq)
         return self.initial
 
     def latestOffset(self, start: dict[str, Any] | None = None, limit: ReadLimit | None = None) -> dict[str, Any]:
         if start is None:  # pyspark < 4.2
             start = self.last_end or self.initialOffset()
-        definition, seq = StreamDefinition.from_offset(start)
+        definition, seq = from_offset(start)
         self.options.check_matches(definition)
         max_rows = min_rows = None
         if ReadMaxRows is not None and isinstance(limit, ReadMaxRows):
@@ -226,7 +227,7 @@ class ClickstreamStreamReader(_RangeReading, DataSourceStreamReader, SupportsTri
             min_rows = limit.min_rows
         elif limit is None:
             max_rows = self.options.max_rows_per_batch
-        end = definition.offset(next_end(definition, seq, self._now_ms(), max_rows=max_rows, min_rows=min_rows))
+        end = offset_json(definition, next_end(definition, seq, self._now_ms(), max_rows=max_rows, min_rows=min_rows))
         if not ADMISSION_CONTROL:
             self.last_end = end
         return end
@@ -241,8 +242,8 @@ class ClickstreamStreamReader(_RangeReading, DataSourceStreamReader, SupportsTri
         self.frozen_ms = now_ms(self.clock)
 
     def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> Sequence[InputPartition]:
-        definition, first = StreamDefinition.from_offset(start)
-        end_definition, last = StreamDefinition.from_offset(end)
+        definition, first = from_offset(start)
+        end_definition, last = from_offset(end)
         if end_definition != definition:
             # Spark does not checkpoint the initial offset: replaying a query's first batch after a crash
             # asks a new reader for it, which picks a new default start time. The end offset is in the

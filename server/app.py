@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,32 +14,20 @@ from aiohttp import web
 
 from .. import __version__
 from ..schema import interaction_json_schema, interaction_spark_ddl
-from ..workers.catalog import Catalog
+from ..times import iso_ms
 from .config import ServerConfig
-from .feed import SiteFeed
-from .metrics import Metrics, prometheus
-from .params import InvalidParameter, parse_interactions, parse_users
-from .sources import ArrowSeededInteractions, GeneratorPool, LiveInteractions, SeededInteractions, Users
-from .stream import StreamSettings, run_stream
-from .supervisor import Supervisor
+from .http_stream import run_stream
+from .metrics import prometheus
+from .params import INTERACTIONS, METRICS, USERS, describe, parse_interactions, parse_query, parse_users
+from .site import SITE, Site
+from .sources import ArrowSeededInteractions, LiveInteractions, SeededInteractions, Source, Users
 
 log = logging.getLogger("clickstream.app")
-
-
-@dataclass
-class Site:
-    """What the routes share: built once by the server's lifecycle (main.py)."""
-
-    config: ServerConfig
-    supervisor: Supervisor
-    feed: SiteFeed
-    catalog: Catalog
-    generators: GeneratorPool
-    metrics: Metrics
-    settings: StreamSettings
-
-
-SITE = web.AppKey("site", Site)
+PARAMS = "clickstream.params"  # request key: the route's query parameters, parsed by `query_parameters`
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Catalog ids: the prefix and ASCII digits, at most 10 of them (ids are far shorter; the bound keeps
+# int() cheap on hostile input).
+_CATALOG_ID = re.compile(r"([up])([0-9]{1,10})")
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -68,6 +56,16 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _json({"error": "internal_error", "status": 500, "path": request.path}, status=500)
 
 
+@web.middleware
+async def query_parameters(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every route's query, parsed against the parameter table: unknown or repeated parameters are a 400."""
+    route = request.match_info.route.name
+    if route is not None:
+        request[PARAMS] = parse_query(route, request.query, request.app[SITE].config)
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
 async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault("Access-Control-Allow-Origin", "*")
     response.headers.setdefault("Cache-Control", "no-cache")
@@ -75,22 +73,20 @@ async def add_common_headers(request: web.Request, response: web.StreamResponse)
 
 async def interactions(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
-    params = parse_interactions(request.query, request.headers.get("Accept", ""), site.config)
-    if params.seed is None:
-        source: Any = LiveInteractions(site.feed)
+    params = parse_interactions(request[PARAMS], request.headers.get("Accept", ""), site.config)
+    source: Source
+    if params.definition is None:
+        assert params.rate_eps is not None  # the live site is always paced
+        source = LiveInteractions(site.rings, params.rate_eps)
     else:
-        assert params.start_ms is not None  # parse_interactions fills the default for seeded streams
-        start_ms = params.start_ms
         seeded = ArrowSeededInteractions if params.format == "arrow" else SeededInteractions
-        source = seeded(
-            site.generators, params.seed, params.shard, params.offset, start_ms, params.event_rate_eps
-        )
+        source = seeded(site.generators, params.definition, params.offset)
     return await run_stream(request, source, params, site.metrics, site.settings)
 
 
 async def users(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
-    params = parse_users(request.query, request.headers.get("Accept", ""), site.config)
+    params = parse_users(request[PARAMS], request.headers.get("Accept", ""), site.config)
     return await run_stream(request, Users(site.catalog, params.offset), params, site.metrics, site.settings)
 
 
@@ -107,8 +103,9 @@ async def product_by_id(request: web.Request) -> web.Response:
 
 
 def _catalog_index(text: str, prefix: str, size: int) -> int:
-    if text.startswith(prefix) and text[1:].isdigit() and int(text[1:]) < size:
-        return int(text[1:])
+    match = _CATALOG_ID.fullmatch(text)
+    if match and match.group(1) == prefix and int(match.group(2)) < size:
+        return int(match.group(2))
     raise web.HTTPNotFound(
         text=json.dumps({"error": "not_found", "status": 404, "message": f"no {text!r} in the catalog"}),
         content_type="application/json",
@@ -120,7 +117,7 @@ async def test_stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     for i in range(5):
-        await response.write(json.dumps({"test": i, "timestamp": time.time()}).encode() + b"\n")
+        await response.write(json.dumps({"test": i, "timestamp": iso_ms(time.time())}).encode() + b"\n")
         if i < 4:
             await asyncio.sleep(0.1)
     await response.write_eof()
@@ -141,15 +138,13 @@ async def metrics(request: web.Request) -> web.Response:
     snapshot = site.metrics.snapshot(
         site.supervisor.snapshot(), {"users": site.catalog.n_users, "products": site.catalog.n_products}
     )
-    fmt = request.query.get("format")
-    if fmt not in (None, "json", "prometheus"):
-        raise InvalidParameter("format", fmt, "json or prometheus")
+    fmt = request[PARAMS].get("format")
     wants_text = "text/plain" in request.headers.get("Accept", "") and "application/json" not in request.headers.get(
         "Accept", ""
     )
     if fmt == "prometheus" or (fmt is None and wants_text):
-        return web.Response(text=prometheus(snapshot), content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
+        return web.Response(text=prometheus(snapshot), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE,
+                                                                 "X-Content-Type-Options": "nosniff"})
     return _json(snapshot)
 
 
@@ -157,48 +152,30 @@ async def schema(request: web.Request) -> web.Response:
     return _json({"json_schema": interaction_json_schema(), "spark_ddl": interaction_spark_ddl()})
 
 
+ROUTES = {
+    "GET /stream/interactions": (INTERACTIONS, "the live store's interactions, shared among connections; with seed= "
+                                 "a private, replayable stream"),
+    "GET /stream/users": (USERS, "users of the store the interactions come from"),
+    "GET /users/{user_id}": (None, "one user of the store"),
+    "GET /products/{product_id}": (None, "one product of the store, with name and brand"),
+    "GET /test-stream": (None, "five test lines, 0.1 s apart"),
+    "GET /schema": (None, "the interaction schema as JSON Schema and Spark DDL"),
+    "GET /metrics": (METRICS, "counters as JSON, or Prometheus text"),
+    "GET /health": (None, "200 while every worker is alive and filling its ring, else 503 with the reason"),
+    "GET /": (None, "this document"),
+}
+
+
 def index_body(config: ServerConfig) -> dict[str, Any]:
-    rate = f"integer 1-{config.max_rate_eps}, default {config.default_rate_eps}"
-    duration = f"integer 1-{config.max_duration_s} s, default {config.default_duration_s} (without count)"
+    parameters = describe(config)
+    endpoints: dict[str, Any] = {}
+    for path, (route, description) in ROUTES.items():
+        endpoints[path] = {"description": description, "parameters": parameters[route]} if route else description
     return {
         "name": "clickstream-datagenerator",
         "version": __version__,
-        "message": "Realistic e-commerce clickstream events as HTTP streams (NDJSON or Server-Sent Events)",
-        "endpoints": {
-            "GET /stream/interactions": {
-                "description": "the live site's interactions, shared among connections; with seed= a private, "
-                "replayable stream",
-                "parameters": {
-                    "rate": rate + " (with seed and count: unpaced when omitted)",
-                    "duration": duration,
-                    "count": f"integer >= 1; alone: exactly count events (at most rate x {config.max_duration_s})",
-                    "format": "ndjson (default) or sse; Accept: text/event-stream also selects sse; with seed= also "
-                    "arrow (an Arrow IPC stream, application/vnd.apache.arrow.stream, if the server has pyarrow)",
-                    "seed": "integer 0-2^63-1: a replayable stream of the site with this seed",
-                    "shard": "integer 0-65535, default 0 (with seed)",
-                    "offset": "integer >= 0: first position (with seed), default 0",
-                    "start": "event time of position 0, epoch ms or ISO-8601 (with seed), default 2026-01-01T00:00:00Z",
-                    "event_rate": "events per second of event time (with seed), default rate or 1000",
-                },
-            },
-            "GET /stream/users": {
-                "description": "users of the catalog the interactions use",
-                "parameters": {
-                    "rate": f"integer 1-{config.max_user_rate_eps}",
-                    "duration": duration,
-                    "count": "integer >= 1",
-                    "format": "ndjson or sse",
-                    "offset": f"integer 0-{config.model.max_users - 1}: first user",
-                },
-            },
-            "GET /users/{user_id}": "one user of the catalog",
-            "GET /products/{product_id}": "one product of the catalog, with name and brand",
-            "GET /test-stream": "five test lines, 0.1 s apart",
-            "GET /schema": "the interaction schema as JSON Schema and Spark DDL",
-            "GET /metrics": "JSON; Prometheus text with Accept: text/plain or ?format=prometheus",
-            "GET /health": "200 while every worker is alive and filling its ring, else 503 with the reason",
-            "GET /": "this document",
-        },
+        "message": "Realistic e-commerce clickstream events as HTTP streams (NDJSON, Server-Sent Events or Arrow)",
+        "endpoints": endpoints,
     }
 
 
@@ -207,16 +184,16 @@ async def index(request: web.Request) -> web.Response:
 
 
 def build_app(site: Site) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[json_errors, query_parameters])
     app[SITE] = site
     app.on_response_prepare.append(add_common_headers)
-    app.router.add_get("/", index)
-    app.router.add_get("/health", health)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/schema", schema)
-    app.router.add_get("/test-stream", test_stream)
-    app.router.add_get("/stream/interactions", interactions)
-    app.router.add_get("/stream/users", users)
-    app.router.add_get("/users/{user_id}", user_by_id)
-    app.router.add_get("/products/{product_id}", product_by_id)
+    app.router.add_get("/", index, name="index")
+    app.router.add_get("/health", health, name="health")
+    app.router.add_get("/metrics", metrics, name=METRICS)
+    app.router.add_get("/schema", schema, name="schema")
+    app.router.add_get("/test-stream", test_stream, name="test_stream")
+    app.router.add_get("/stream/interactions", interactions, name=INTERACTIONS)
+    app.router.add_get("/stream/users", users, name=USERS)
+    app.router.add_get("/users/{user_id}", user_by_id, name="user_by_id")
+    app.router.add_get("/products/{product_id}", product_by_id, name="product_by_id")
     return app

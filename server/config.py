@@ -1,17 +1,27 @@
 """The server's settings: one frozen object, built once from the command line and the environment.
 
-Every option is a flag and an environment variable (flags win). Defaults suit a PaaS: bind 0.0.0.0:$PORT,
-workers from $WEB_CONCURRENCY (Heroku sets it) or the number of cores. No other module reads the environment.
+`SETTINGS` declares every option once (field, flag, environment variables, parser, help); it drives the
+`serve` command line, the reading of the environment and the README's configuration table. Flags win over
+the environment, the environment over defaults. Defaults suit a PaaS: bind 0.0.0.0:$PORT, workers from
+$WEB_CONCURRENCY (Heroku sets it) or the number of cores. Every value is checked once, in `ServerConfig`,
+and a bad one is a `ConfigError` (exit code 2, one line, no traceback). No other module reads the environment.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
+from ..definition import check_range
+from ..errors import ConfigError
 from ..workers.model import ModelConfig
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -37,81 +47,123 @@ class ServerConfig:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.workers <= 64:
-            raise ValueError(f"workers must be in 1..64, got {self.workers}")
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be in 0..65535, got {self.port}")
-        if not 1 <= self.default_rate_eps <= self.max_rate_eps:
-            raise ValueError(f"default rate must be in 1..{self.max_rate_eps}, got {self.default_rate_eps}")
-        if self.ring_bytes < 1 << 20:
-            raise ValueError("ring_bytes must be at least 1 MiB")
+        try:
+            check_range("workers", self.workers, 1, 64)
+            check_range("port", self.port, 0, 65535)
+            check_range("max rate", self.max_rate_eps, 1, 10_000_000)
+            check_range("default rate", self.default_rate_eps, 1, self.max_rate_eps)
+            check_range("socket rate", self.socket_rate_eps, 1, self.max_rate_eps)
+            if self.socket_port is not None:
+                check_range("socket port", self.socket_port, 0, 65535)
+            check_range("ring bytes", self.ring_bytes, 1 << 20, 1 << 34)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+
+    @property
+    def default_user_rate_eps(self) -> int:
+        return min(self.default_rate_eps, self.max_user_rate_eps)
+
+    @property
+    def logging_level(self) -> int:
+        return int(logging.getLevelName(self.log_level.upper()))
 
 
-def _env_int(env: Mapping[str, str], *names: str) -> int | None:
-    for name in names:
-        value = env.get(name)
-        if value not in (None, ""):
-            try:
-                return int(value)
-            except ValueError:
-                raise SystemExit(f"environment variable {name} must be an integer, got {value!r}") from None
-    return None
+@dataclass(frozen=True)
+class Setting:
+    """One option of `clickstream serve`: a flag, its environment variables and the config field it sets."""
+
+    field: str  # a ServerConfig field, or "model.<field>" for the store's ModelConfig
+    flag: str
+    env: tuple[str, ...]
+    help: str
+    parse: Callable[[str], Any] = int
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clickstream", description="Realistic e-commerce clickstream over HTTP")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="start the HTTP server (every flag is also an environment variable)")
-    serve.add_argument("--host", help="bind address [HOST, default 0.0.0.0]")
-    serve.add_argument("--port", type=int, help="port, 0 for any free port [PORT, default 8000]")
-    serve.add_argument("--workers", type=int, help="generator processes [WORKERS or WEB_CONCURRENCY, default: cores]")
-    serve.add_argument("--seed", type=int, help="seed of the simulated site [SEED, default 7]")
-    serve.add_argument("--max-users", type=int, help="users in the catalog [MAX_USERS, default 100000]")
-    serve.add_argument("--max-products", type=int, help="products in the catalog [MAX_PRODUCTS, default 50000]")
-    serve.add_argument("--rate", type=int, help="default events/s of a stream [GENERATION_RATE, default 1000]")
-    serve.add_argument("--max-rate", type=int, help="highest rate a client may ask for [MAX_RATE, default 50000]")
-    serve.add_argument("--socket-port", type=int, help="also serve NDJSON on a raw TCP port [SOCKET_PORT]")
-    serve.add_argument("--socket-rate", type=int, help="events/s per socket client [SOCKET_RATE, default 1000]")
-    serve.add_argument("--log-level", help="debug, info, warning [LOG_LEVEL, default info]")
+_INTEGER = re.compile(r"[0-9]{1,12}")
 
-    report = commands.add_parser("report", help="print the realism report: targets beside measured figures")
-    report.add_argument("--events", type=int, default=1_000_000, help="events to generate (default 1000000)")
-    report.add_argument("--seed", type=int, default=7)
-    report.add_argument("--rate", type=int, default=1000, help="stream rate to translate positions into time")
-    report.add_argument("--max-users", type=int, default=100_000)
-    report.add_argument("--max-products", type=int, default=50_000)
-    return parser
+
+def _integer(text: str) -> int:
+    if not _INTEGER.fullmatch(text.strip()):
+        raise ValueError("an integer")
+    return int(text)
+
+
+def _log_level(text: str) -> str:
+    if text.lower() not in LOG_LEVELS:
+        raise ValueError("one of " + ", ".join(LOG_LEVELS))
+    return text.lower()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "--host", ("HOST",), "bind address (default 0.0.0.0: every interface)", str),
+    Setting("port", "--port", ("PORT",), "port, 0 for any free port (default 8000)", _integer),
+    Setting("workers", "--workers", ("WORKERS", "WEB_CONCURRENCY"), "generator processes (default: cores)", _integer),
+    Setting("model.seed", "--seed", ("SEED",), "seed of the simulated store (default 7)", _integer),
+    Setting("model.max_users", "--max-users", ("MAX_USERS",), "users in the store (default 100000)", _integer),
+    Setting("model.max_products", "--max-products", ("MAX_PRODUCTS",), "products in the store (default 50000)",
+            _integer),
+    Setting("default_rate_eps", "--rate", ("GENERATION_RATE",), "events/s of a stream that names no rate "
+            "(default 1000)", _integer),
+    Setting("max_rate_eps", "--max-rate", ("MAX_RATE",), "highest rate a client may ask for (default 50000)",
+            _integer),
+    Setting("socket_port", "--socket-port", ("SOCKET_PORT",), "also serve NDJSON on a raw TCP port (default: off)",
+            _integer),
+    Setting("socket_rate_eps", "--socket-rate", ("SOCKET_RATE",), "events/s per socket client (default 1000)",
+            _integer),
+    Setting("log_level", "--log-level", ("LOG_LEVEL",), "debug, info, warning or error (default info)", _log_level),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `serve` flags, one per setting; the help names the environment variables too."""
+    for setting in SETTINGS:
+        parser.add_argument(setting.flag, dest=_dest(setting), metavar=setting.env[0],
+                            help=f"{setting.help} [env {' or '.join(setting.env)}]")
+
+
+def _dest(setting: Setting) -> str:
+    return setting.flag.removeprefix("--").replace("-", "_")
 
 
 def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ServerConfig:
-    """Flags first, then environment variables, then defaults."""
+    """Flags first, then environment variables, then defaults. Raises ConfigError naming the bad one."""
     env = os.environ if env is None else env
-
-    def pick(flag: int | None, default: int, *names: str) -> int:
-        if flag is not None:
-            return flag
-        value = _env_int(env, *names)
-        return default if value is None else value
-
-    model_defaults, defaults = ModelConfig(), ServerConfig()
-    model = ModelConfig(
-        seed=pick(args.seed, model_defaults.seed, "SEED"),
-        max_users=pick(args.max_users, model_defaults.max_users, "MAX_USERS"),
-        max_products=pick(args.max_products, model_defaults.max_products, "MAX_PRODUCTS"),
-    )
-    socket_port = args.socket_port if args.socket_port is not None else _env_int(env, "SOCKET_PORT")
-    return ServerConfig(
-        host=args.host or env.get("HOST") or defaults.host,
-        port=pick(args.port, defaults.port, "PORT"),
-        workers=pick(args.workers, os.cpu_count() or 1, "WORKERS", "WEB_CONCURRENCY"),
-        model=model,
-        default_rate_eps=pick(args.rate, defaults.default_rate_eps, "GENERATION_RATE"),
-        max_rate_eps=pick(args.max_rate, defaults.max_rate_eps, "MAX_RATE"),
-        socket_port=socket_port,
-        socket_rate_eps=pick(args.socket_rate, defaults.socket_rate_eps, "SOCKET_RATE"),
-        log_level=(args.log_level or env.get("LOG_LEVEL") or defaults.log_level).lower(),
-    )
+    top: dict[str, Any] = {"workers": os.cpu_count() or 1}
+    model: dict[str, Any] = {}
+    for setting in SETTINGS:
+        found = _raw_value(setting, args, env)
+        if found is None:
+            continue
+        source, raw = found
+        try:
+            value = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{source} must be {exc}, got {raw!r}") from None
+        name = setting.field.removeprefix("model.")
+        (model if setting.field.startswith("model.") else top)[name] = value
+    try:
+        store = replace(ModelConfig(), **model)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    known = {f.name for f in fields(ServerConfig)}
+    return ServerConfig(model=store, **{k: v for k, v in top.items() if k in known})
 
 
-def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
+def _raw_value(setting: Setting, args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, str] | None:
+    """(where it came from, its text) for a setting that was given, else None."""
+    flag = getattr(args, _dest(setting), None)
+    if flag is not None:
+        return setting.flag, str(flag)
+    for name in setting.env:
+        if env.get(name, "") != "":
+            return f"environment variable {name}", env[name]
+    return None
+
+
+def markdown_table() -> str:
+    """The README's configuration table, written from SETTINGS (`python -m clickstream.docs` rewrites it)."""
+    lines = ["| flag | environment | meaning |", "|---|---|---|"]
+    lines += [f"| `{s.flag}` | {', '.join(f'`{e}`' for e in s.env)} | {s.help} |" for s in SETTINGS]
+    return "\n".join(lines)

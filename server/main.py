@@ -2,113 +2,163 @@
 
 Signals only queue a request (gunicorn's habit); this coroutine acts on them. The first SIGTERM or SIGINT
 stops accepting connections, ends every open stream on a whole line within the grace period, stops the
-workers and unlinks every ring; a second one skips the grace period. Exit codes are a protocol:
-0 clean stop, 3 the workers could not start (a boot error), 4 halted on a worker crash loop.
+workers and unlinks every ring; a second one skips the grace period. Exit codes are a protocol
+(`clickstream.errors`): 0 clean stop, 3 could not start (the address is in use, or the workers could not
+boot), 4 halted on a worker crash loop.
+
+The ports are bound first, before the catalog and the workers are built: a port in use fails at once, in
+one line, instead of after the seconds a boot takes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from aiohttp import web
 
+from ..errors import EXIT_BOOT_ERROR, EXIT_HALTED, EXIT_OK, Halt
 from ..workers.catalog import Catalog
-from .app import Site, build_app
+from ..workers.places import load_cities_in_child
+from .app import build_app
 from .config import ServerConfig
-from .feed import SiteFeed
 from .metrics import Metrics
-from .socket_feed import start_socket_feed
+from .rings import SiteRings
+from .site import Site
 from .sources import GeneratorPool
 from .stream import StreamSettings
-from .supervisor import Supervisor, SupervisorHalt, load_cities_in_child
+from .supervisor import Supervisor
+from .tcp_feed import start_tcp_feed
 
 log = logging.getLogger("clickstream.server")
 
-EXIT_OK, EXIT_BOOT_ERROR, EXIT_HALTED = 0, 3, 4
 HALT_POLL_S = 0.2
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 async def serve(config: ServerConfig) -> int:
+    """Run the server until a signal or a halt; returns the exit code."""
     loop = asyncio.get_running_loop()
     requests: asyncio.Queue[str] = asyncio.Queue()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, requests.put_nowait, sig.name)
+    try:
+        with _bound(config.host, config.port) as http_socket, _bound_optional(config) as tcp_socket:
+            async with _running_site(config, requests) as site:
+                if site is None:
+                    return EXIT_OK  # a signal arrived during boot
+                return await _serve_site(site, http_socket, tcp_socket, requests)
+    except Halt as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+        log.info("stopped")
 
+
+@contextlib.contextmanager
+def _bound(host: str, port: int) -> Any:
+    """A listening socket on (host, port); an address in use is a one-line Halt, not a traceback."""
+    try:
+        sock = socket.create_server((host, port), reuse_port=False, backlog=1024)
+    except OSError as exc:
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+        raise Halt(f"{host}:{port} {reason}: stop what holds it, or choose another port", EXIT_BOOT_ERROR) from None
+    with sock:
+        yield sock
+
+
+@contextlib.contextmanager
+def _bound_optional(config: ServerConfig) -> Any:
+    if config.socket_port is None:
+        yield None
+        return
+    with _bound(config.host, config.socket_port) as sock:
+        yield sock
+
+
+@contextlib.asynccontextmanager
+async def _running_site(config: ServerConfig, requests: asyncio.Queue[str]) -> AsyncIterator[Site | None]:
+    """The catalog, the workers and what the routes share; the workers and rings go on the way out."""
+    loop = asyncio.get_running_loop()
     supervisor = Supervisor(config)
-    runner: web.AppRunner | None = None
-    socket_server: asyncio.Server | None = None
     generators: GeneratorPool | None = None
-    exit_code = EXIT_OK
     try:
         log.info("building the catalog: %d users, %d products, seed %d",
                  config.model.max_users, config.model.max_products, config.model.seed)
         cities = await loop.run_in_executor(None, load_cities_in_child, config.model.city_count)
         catalog = Catalog.build(config.model, cities, with_names=True)
-        try:
-            await _until_signal(supervisor.start(cities), requests)
-        except SupervisorHalt as exc:
-            log.error("%s", exc)
-            return EXIT_BOOT_ERROR
+        await _until_signal(supervisor.start(cities), requests)
         if supervisor.workers == [] or not all(w.ring.formatted for w in supervisor.workers):
-            return EXIT_OK  # a signal arrived during boot
-        row_bytes = supervisor.workers[0].ring.row_bytes
-        feed = SiteFeed([w.ring for w in supervisor.workers], row_bytes)
+            yield None
+            return
+        rings = SiteRings([w.ring for w in supervisor.workers], supervisor.workers[0].ring.row_bytes)
         generators = GeneratorPool(config.model, catalog, cities)
         settings = StreamSettings(config.tick_s, config.max_burst_s, asyncio.Event())
-        site = Site(config, supervisor, feed, catalog, generators, Metrics(), settings)
-        runner = web.AppRunner(build_app(site), handle_signals=False, shutdown_timeout=config.grace_s,
-                               access_log=None)
-        await runner.setup()
-        tcp = web.TCPSite(runner, config.host, config.port, reuse_address=True)
-        await tcp.start()
-        port = runner.addresses[0][1]
-        if config.socket_port is not None:
-            socket_server = await start_socket_feed(site, config.host, config.socket_port)
-            socket_port = socket_server.sockets[0].getsockname()[1]
-            print(f"clickstream: NDJSON socket feed on {config.host}:{socket_port}", flush=True)
-        # Tests and scripts read this line to learn the port (--port 0 picks a free one).
-        print(f"clickstream: listening on http://{config.host}:{port} with {config.workers} workers", flush=True)
-
-        while True:
-            if supervisor.halted:
-                log.error("halting: %s", supervisor.halted)
-                exit_code = EXIT_HALTED
-                break
-            try:
-                name = await asyncio.wait_for(requests.get(), HALT_POLL_S)
-            except TimeoutError:
-                continue
-            log.info("%s: stopping (send it again to skip the %.0f s grace period)", name, config.grace_s)
-            break
-
-        # Graceful stop: no new connections, open streams end at their next tick on a whole line.
-        settings.stopping.set()
-        if socket_server is not None:
-            socket_server.close()
-        cleanup = asyncio.ensure_future(runner.cleanup())
-        signal_again = asyncio.ensure_future(requests.get())
-        done, _ = await asyncio.wait({cleanup, signal_again}, return_when=asyncio.FIRST_COMPLETED)
-        if signal_again in done:
-            log.warning("second signal: stopping now")
-            cleanup.cancel()
-        signal_again.cancel()
-        await asyncio.gather(cleanup, signal_again, return_exceptions=True)
-        runner = None
+        yield Site(config, supervisor, rings, catalog, generators, Metrics(), settings)
     finally:
-        if runner is not None:
-            await runner.cleanup()
         if generators is not None:
             generators.close()
         await supervisor.stop()  # stops the producers and unlinks every ring, whatever happened above
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-    log.info("stopped")
-    return exit_code
+
+
+async def _serve_site(site: Site, http_socket: socket.socket, tcp_socket: socket.socket | None,
+                      requests: asyncio.Queue[str]) -> int:
+    config = site.config
+    runner = web.AppRunner(build_app(site), handle_signals=False, shutdown_timeout=config.grace_s,
+                           access_log=None)
+    await runner.setup()
+    tcp_server: asyncio.Server | None = None
+    try:
+        await web.SockSite(runner, http_socket).start()
+        if tcp_socket is not None:
+            tcp_server = await start_tcp_feed(site, tcp_socket)
+            print(f"clickstream: NDJSON socket feed on {config.host}:{tcp_socket.getsockname()[1]}", flush=True)
+        # Tests and scripts read this line to learn the port (--port 0 picks a free one).
+        port = http_socket.getsockname()[1]
+        print(f"clickstream: listening on http://{config.host}:{port} with {config.workers} workers", flush=True)
+        exit_code = await _until_stop(site, requests)
+        # Graceful stop: no new connections, open streams end at their next tick on a whole line.
+        site.settings.stopping.set()
+        if tcp_server is not None:
+            tcp_server.close()
+        await _cleanup_unless_signalled(runner, requests)
+        return exit_code
+    finally:
+        await runner.cleanup()  # a second call after a finished cleanup does nothing
+
+
+async def _until_stop(site: Site, requests: asyncio.Queue[str]) -> int:
+    """Wait for a stop signal (exit 0) or a supervisor halt (exit 4)."""
+    while not site.supervisor.halted:
+        try:
+            name = await asyncio.wait_for(requests.get(), HALT_POLL_S)
+        except TimeoutError:
+            continue
+        log.info("%s: stopping (send it again to skip the %.0f s grace period)", name, site.config.grace_s)
+        return EXIT_OK
+    log.error("halting: %s", site.supervisor.halted)
+    return EXIT_HALTED
+
+
+async def _cleanup_unless_signalled(runner: web.AppRunner, requests: asyncio.Queue[str]) -> None:
+    """Close the listeners and wait for open streams to end, unless a second signal says not to wait."""
+    cleanup = asyncio.ensure_future(runner.cleanup())
+    signal_again = asyncio.ensure_future(requests.get())
+    done, _ = await asyncio.wait({cleanup, signal_again}, return_when=asyncio.FIRST_COMPLETED)
+    if signal_again in done:
+        log.warning("second signal: stopping now")
+        cleanup.cancel()
+    signal_again.cancel()
+    await asyncio.gather(cleanup, signal_again, return_exceptions=True)
 
 
 async def _until_signal(work: Coroutine[Any, Any, None], requests: asyncio.Queue[str]) -> None:
@@ -126,7 +176,7 @@ async def _until_signal(work: Coroutine[Any, Any, None], requests: asyncio.Queue
 
 def run(config: ServerConfig) -> int:
     logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=config.logging_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     try:
         import uvloop

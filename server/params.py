@@ -1,26 +1,45 @@
-"""Query parameters: parsed and checked once, or rejected with a 400 that says what is allowed."""
+"""Query parameters: one table declares them, and everything else is driven by it.
+
+Each `Param` says its name, the routes that take it, how its text is parsed, its real range, its default
+and its help. The table drives parsing, the refusal of unknown and repeated parameters on every route,
+the `/` document and the README's parameter table (`markdown_table`), the way gunicorn's settings drive
+both its command line and its docs: adding a parameter touches this table only.
+
+Parsing is strict: integers are ASCII digits only (no sign, space, underscore or other script's digits),
+a parameter given twice or given empty is refused, and every refusal is a 400 whose JSON body names the
+parameter, what was given and the range that is really enforced.
+"""
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 
+from ..definition import StreamDefinition
+from ..limits import (
+    DEFAULT_START_MS,
+    MAX_EVENT_RATE_EPS,
+    MAX_POSITION,
+    MAX_SEED,
+    MAX_SHARD,
+    MAX_TIMESTAMP_MS,
+    MAX_UNPACED_COUNT,
+)
+from ..times import TIME_FORMS, iso_ms, parse_time_ms
 from ..workers.arrow import arrow_available
 from .config import ServerConfig
 
-MAX_SEED = 2**63 - 1
-MAX_OFFSET = 2**48 - 1  # positions are unique below 2**48 (see workers/encode.py ids)
-MAX_UNPACED_COUNT = 10_000_000  # one seeded request without `rate`
-MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time ISO-8601's 4 digits can hold
-# The default start of a seeded stream's event time, so that a replay without `start` is identical.
-DEFAULT_SEEDED_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-FORMATS = ("ndjson", "sse")
+# Route names (aiohttp route names, set in app.py) that take parameters.
+INTERACTIONS, USERS, METRICS = "interactions", "users", "metrics"
+TEXT_FORMATS = ("ndjson", "sse")
 ARROW = "arrow"  # an Arrow IPC stream: seeded interactions only, and only where pyarrow is installed
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only; 19 digits bound the work int() does on hostile input
 
 
 class InvalidParameter(web.HTTPBadRequest):
@@ -37,83 +56,137 @@ class InvalidParameter(web.HTTPBadRequest):
         super().__init__(text=json.dumps(body), content_type="application/json")
 
 
-def _int(query: Mapping[str, str], name: str, low: int, high: int, default: int | None = None) -> int | None:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    allowed = f"an integer from {low} to {high}"
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise InvalidParameter(name, raw, allowed) from None
-    if not low <= value <= high:
-        raise InvalidParameter(name, raw, allowed)
-    return value
+Bound = Callable[[ServerConfig, Mapping[str, Any]], int]
 
 
-def _reject_unknown(query: Mapping[str, str], known: tuple[str, ...]) -> None:
-    for name in query:
-        if name not in known:
-            raise InvalidParameter(
-                name, query.get(name), f"one of the parameters {', '.join(known)}", f"unknown parameter {name!r}"
-            )
+def _fixed(value: int) -> Bound:
+    return lambda config, values: value
 
 
-def _format(query: Mapping[str, str], accept: str, seeded: bool | None = None) -> str:
-    """`format`; `seeded` is None for endpoints without Arrow, else whether the interaction stream is seeded."""
-    raw = query.get("format")
-    if raw is None:
-        return "sse" if "text/event-stream" in accept else "ndjson"
-    allowed = "one of " + ", ".join(FORMATS)
-    if raw == ARROW and seeded is not None:
-        if not seeded:
-            # Arrow is built from the generator's arrays, which only seeded streams have: live rows arrive
-            # from the rings as finished NDJSON bytes.
-            raise InvalidParameter("format", raw, f"{allowed} (arrow only with seed=)",
-                                   f"format=arrow is for seeded streams only (give seed=); live streams are {allowed}")
-        if not arrow_available():
-            raise InvalidParameter("format", raw, allowed,
-                                   f"format=arrow needs pyarrow on the server (pip install '.[spark]'); use {allowed}")
-        return raw
-    if raw not in FORMATS:
-        raise InvalidParameter("format", raw, allowed + (", or arrow with seed=" if seeded is not None else ""))
-    return raw
+_NO_BOUND = _fixed(0)  # parameters that are not integers
 
 
-def _start_ms(query: Mapping[str, str]) -> int | None:
-    """`start`: epoch milliseconds or an ISO-8601 time (a time without zone is UTC)."""
-    raw = query.get("start")
-    if raw is None or raw == "":
-        return None
-    allowed = "epoch milliseconds (0 to 253402300799999) or an ISO-8601 time such as 2026-01-01T00:00:00Z"
-    try:
-        value = int(raw)
-    except ValueError:
+@dataclass(frozen=True)
+class Param:
+    """One query parameter. `high` may depend on the config and on parameters parsed before it."""
+
+    name: str
+    routes: tuple[str, ...]
+    help: str
+    kind: str = "integer"  # integer, time or choice
+    low: int = 0
+    high: Bound = _NO_BOUND
+    choices: tuple[str, ...] = ()
+    seeded_only: bool = False  # only with seed= (a replayable stream)
+    doc_range: str | None = None  # the range as the docs state it, where it depends on other parameters
+
+    def allowed(self, config: ServerConfig, values: Mapping[str, Any]) -> str:
+        if self.kind == "integer":
+            return f"an integer from {self.low} to {self.high(config, values)}"
+        if self.kind == "time":
+            return TIME_FORMS
+        return "one of " + ", ".join(self.choices)
+
+    def parse(self, raw: str, config: ServerConfig, values: Mapping[str, Any]) -> Any:
+        """The value of `raw`, or InvalidParameter naming this parameter and its range."""
         try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+            if self.kind == "time":
+                return parse_time_ms(raw)
+            if self.kind == "choice":
+                if raw not in self.choices:
+                    raise ValueError(raw)
+                return raw
+            if not _DIGITS.fullmatch(raw) or not self.low <= int(raw) <= self.high(config, values):
+                raise ValueError(raw)
+            return int(raw)
         except ValueError:
-            raise InvalidParameter("start", raw, allowed) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        value = math.floor(parsed.timestamp() * 1000)
-    if not 0 <= value <= MAX_TIMESTAMP_MS:
-        raise InvalidParameter("start", raw, allowed)
-    return value
+            raise InvalidParameter(self.name, raw, self.allowed(config, values)) from None
+
+
+def _max_count(config: ServerConfig, values: Mapping[str, Any]) -> int:
+    """The real bound of `count`: what the longest stream delivers at its rate, or one unpaced request."""
+    if "duration" in values:
+        return MAX_POSITION
+    if "rate" in values:
+        return values["rate"] * config.max_duration_s
+    if "seed" in values:
+        return MAX_UNPACED_COUNT
+    return config.default_rate_eps * config.max_duration_s
+
+
+def _max_user_count(config: ServerConfig, values: Mapping[str, Any]) -> int:
+    rate = values.get("rate", config.default_user_rate_eps)
+    return MAX_POSITION if "duration" in values else rate * config.max_duration_s
+
+
+STREAMS = (INTERACTIONS, USERS)
+PARAMS: tuple[Param, ...] = (
+    Param("seed", (INTERACTIONS,), "a private, replayable stream of the store with this seed", high=_fixed(MAX_SEED)),
+    Param("rate", (INTERACTIONS,), "events per second delivered; with seed=, unpaced (as fast as the client "
+          "reads) when omitted", low=1, high=lambda c, v: c.max_rate_eps),
+    Param("rate", (USERS,), "users per second delivered", low=1, high=lambda c, v: c.max_user_rate_eps),
+    Param("duration", STREAMS, "seconds the stream lasts; default 60 when count is not given", low=1,
+          high=lambda c, v: c.max_duration_s),
+    Param("count", (INTERACTIONS,), "exactly this many events, then the stream ends", low=1, high=_max_count,
+          doc_range="an integer from 1 to rate x {c.max_duration_s} without duration, "
+          f"to {MAX_UNPACED_COUNT:,} unpaced"),
+    Param("count", (USERS,), "exactly this many users, then the stream ends", low=1, high=_max_user_count,
+          doc_range="an integer from 1 to rate x {c.max_duration_s} without duration"),
+    Param("format", (INTERACTIONS,), "ndjson (default), sse (also chosen by Accept: text/event-stream), or "
+          "arrow with seed= (an Arrow IPC stream, where the server has pyarrow)", kind="choice",
+          choices=(*TEXT_FORMATS, ARROW)),
+    Param("format", (USERS,), "ndjson (default) or sse", kind="choice", choices=TEXT_FORMATS),
+    Param("format", (METRICS,), "json (default) or prometheus (also chosen by Accept: text/plain)", kind="choice",
+          choices=("json", "prometheus")),
+    Param("shard", (INTERACTIONS,), "an independent stream of the same store; default 0", high=_fixed(MAX_SHARD),
+          seeded_only=True),
+    Param("offset", (INTERACTIONS,), "first position of the stream; default 0", high=_fixed(MAX_POSITION),
+          seeded_only=True),
+    Param("offset", (USERS,), "first user id; default 0", high=lambda c, v: c.model.max_users - 1),
+    Param("start", (INTERACTIONS,), f"event time of position 0; default {iso_ms(DEFAULT_START_MS / 1000)}",
+          kind="time", seeded_only=True),
+    Param("event_rate", (INTERACTIONS,), "events per second of event time; default rate, else 1000", low=1,
+          high=_fixed(MAX_EVENT_RATE_EPS), seeded_only=True),
+)
+
+
+def route_params(route: str) -> dict[str, Param]:
+    return {p.name: p for p in PARAMS if route in p.routes}
+
+
+def parse_query(route: str, query: MultiMapping[str], config: ServerConfig) -> dict[str, Any]:
+    """The route's parameters that were given, parsed; a 400 for an unknown, repeated or invalid one."""
+    table = route_params(route)
+    for name in query:
+        if name not in table:
+            known = ", ".join(table) or "none"
+            raise InvalidParameter(name, query.get(name), f"one of the parameters {known}",
+                                   f"unknown parameter {name!r} (this route takes: {known})")
+        if len(query.getall(name)) > 1:
+            raise InvalidParameter(name, ",".join(query.getall(name)), "given once",
+                                   f"parameter {name!r} is given more than once")
+    values: dict[str, Any] = {}
+    for name, param in table.items():
+        if name in query:
+            values[name] = param.parse(query[name], config, values)
+    if "seed" not in values:
+        for name in values:
+            if table[name].seeded_only:
+                raise InvalidParameter(name, query[name], "only with seed=",
+                                       f"{name} needs seed= (a replayable stream)")
+    return values
 
 
 @dataclass(frozen=True)
 class StreamRequest:
     """What a client asked of /stream/interactions or /stream/users."""
 
-    rate_eps: int | None  # None: as fast as the client reads (seeded reads only)
+    rate_eps: int | None  # None: as fast as the client reads (seeded streams only)
     duration_s: int | None  # None: until `count`
     count: int | None
     format: str
-    seed: int | None = None  # set: a private, replayable stream
-    shard: int = 0
-    offset: int = 0
-    start_ms: int | None = None  # event time of position 0 (seeded streams)
-    event_rate_eps: int = 1000  # event-time spacing of a seeded stream
+    offset: int = 0  # first position (seeded interactions) or first user id (users)
+    definition: StreamDefinition | None = None  # set: a private, replayable stream
 
     @property
     def limit(self) -> int | None:
@@ -124,61 +197,64 @@ class StreamRequest:
         return by_time if self.count is None else min(self.count, by_time)
 
 
-INTERACTION_PARAMS = ("rate", "duration", "count", "format", "seed", "shard", "offset", "start", "event_rate")
-USER_PARAMS = ("rate", "duration", "count", "format", "offset")
-
-
-def parse_interactions(query: Mapping[str, str], accept: str, config: ServerConfig) -> StreamRequest:
-    _reject_unknown(query, INTERACTION_PARAMS)
-    seed = _int(query, "seed", 0, MAX_SEED)
+def parse_interactions(values: Mapping[str, Any], accept: str, config: ServerConfig) -> StreamRequest:
+    seed = values.get("seed")
+    rate = values.get("rate", None if seed is not None else config.default_rate_eps)
+    count, duration = values.get("count"), values.get("duration")
+    if count is None and duration is None:
+        duration = config.default_duration_s
+    fmt = _stream_format(values, accept, seeded=seed is not None)
     if seed is None:
-        for name in ("shard", "offset", "start", "event_rate"):
-            if name in query:
-                raise InvalidParameter(
-                    name, query[name], "only with seed=", f"{name} needs seed= (a replayable stream)"
-                )
-    rate = _int(query, "rate", 1, config.max_rate_eps)
-    count = _int(query, "count", 1, MAX_UNPACED_COUNT if seed is not None else 2**62)
-    duration = _int(query, "duration", 1, config.max_duration_s)
-    fmt = _format(query, accept, seeded=seed is not None)
-    if seed is None or rate is not None or count is None:
-        # A paced stream: the original's defaults, and a count must be deliverable in the longest duration.
-        rate = rate if rate is not None else config.default_rate_eps
-        if count is None and duration is None:
-            duration = config.default_duration_s
-        _check_count_fits(count, duration, rate, config)
-    request = StreamRequest(rate_eps=rate, duration_s=duration, count=count, format=fmt)
-    if seed is None:
-        return request
-    event_rate = _int(query, "event_rate", 1, 10_000_000, default=rate or config.default_rate_eps)
-    assert event_rate is not None
-    start_ms = _start_ms(query)
-    seeded = StreamRequest(
-        rate_eps=rate,
-        duration_s=duration,
-        count=count,
-        format=fmt,
+        return StreamRequest(rate, duration, count, fmt)
+    if rate is None and count is None:
+        count = MAX_UNPACED_COUNT  # an unpaced stream ends at its duration or after this many events
+    definition = StreamDefinition(
         seed=seed,
-        shard=_int(query, "shard", 0, 65535, default=0) or 0,
-        offset=_int(query, "offset", 0, MAX_OFFSET, default=0) or 0,
-        start_ms=DEFAULT_SEEDED_START_MS if start_ms is None else start_ms,
-        event_rate_eps=event_rate,
+        shard=values.get("shard", 0),
+        start_ms=values.get("start", DEFAULT_START_MS),
+        event_rate_eps=values.get("event_rate", rate or config.default_rate_eps),
     )
-    _check_positions_fit(seeded)
-    return seeded
+    request = StreamRequest(rate, duration, count, fmt, values.get("offset", 0), definition)
+    _check_positions_fit(request, definition)
+    return request
 
 
-def _check_positions_fit(request: StreamRequest) -> None:
+def parse_users(values: Mapping[str, Any], accept: str, config: ServerConfig) -> StreamRequest:
+    count, duration = values.get("count"), values.get("duration")
+    if count is None and duration is None:
+        duration = config.default_duration_s
+    rate = values.get("rate", config.default_user_rate_eps)
+    return StreamRequest(rate, duration, count, _stream_format(values, accept), values.get("offset", 0))
+
+
+def _stream_format(values: Mapping[str, Any], accept: str, seeded: bool | None = None) -> str:
+    """`format`, or the one Accept asks for; Arrow only for seeded interactions on a server with pyarrow."""
+    fmt: str = values.get("format") or ("sse" if "text/event-stream" in accept else "ndjson")
+    if fmt != ARROW:
+        return fmt
+    text = "one of " + ", ".join(TEXT_FORMATS)
+    if not seeded:
+        # Arrow is built from the generator's arrays, which only seeded streams have: live rows arrive
+        # from the rings as finished NDJSON bytes.
+        raise InvalidParameter("format", fmt, f"{text} (arrow only with seed=)",
+                               f"format=arrow is for seeded streams only (give seed=); live streams are {text}")
+    if not arrow_available():
+        raise InvalidParameter("format", fmt, text,
+                               f"format=arrow needs pyarrow on the server (pip install '.[spark]'); use {text}")
+    return fmt
+
+
+def _check_positions_fit(request: StreamRequest, definition: StreamDefinition) -> None:
     """Every position asked for must have a unique id (below 2**48) and an event time before year 10000."""
-    assert request.start_ms is not None and request.limit is not None
+    assert request.limit is not None  # a seeded stream is bounded by its count, or its rate and duration
     end = request.offset + request.limit  # one past the last position the stream can deliver
-    if end > MAX_OFFSET + 1:
+    if end > MAX_POSITION + 1:
         raise InvalidParameter(
-            "offset", str(request.offset), f"offset + events requested <= 2^48 ({MAX_OFFSET + 1})",
-            f"positions end at 2^48: offset={request.offset} leaves room for {MAX_OFFSET + 1 - request.offset} events",
+            "offset", str(request.offset), f"offset + events requested <= 2^48 ({MAX_POSITION + 1})",
+            f"positions end at 2^48: offset={request.offset} leaves room for {MAX_POSITION + 1 - request.offset} "
+            "events",
         )
-    last_ms = request.start_ms + (end - 1) * 1000 // request.event_rate_eps
-    if last_ms > MAX_TIMESTAMP_MS:
+    if definition.event_time_ms(end - 1) > MAX_TIMESTAMP_MS:
         raise InvalidParameter(
             "offset", str(request.offset), "positions whose event time (start + seq / event_rate) is before 10000",
             f"the event time of position {end - 1} would be past year 9999: lower offset or start, "
@@ -186,26 +262,27 @@ def _check_positions_fit(request: StreamRequest) -> None:
         )
 
 
-def parse_users(query: Mapping[str, str], accept: str, config: ServerConfig) -> StreamRequest:
-    _reject_unknown(query, USER_PARAMS)
-    rate = _int(query, "rate", 1, config.max_user_rate_eps, default=min(config.default_rate_eps,
-                                                                        config.max_user_rate_eps))
-    assert rate is not None
-    count = _int(query, "count", 1, 2**62)
-    duration = _int(query, "duration", 1, config.max_duration_s)
-    if count is None and duration is None:
-        duration = config.default_duration_s
-    _check_count_fits(count, duration, rate, config)
-    offset = _int(query, "offset", 0, config.model.max_users - 1, default=0) or 0
-    return StreamRequest(rate_eps=rate, duration_s=duration, count=count, format=_format(query, accept), offset=offset)
+def describe(config: ServerConfig) -> dict[str, dict[str, str]]:
+    """Every route's parameters as `{route: {name: "allowed; help"}}`, for the `/` document."""
+    routes: dict[str, dict[str, str]] = {}
+    for param in PARAMS:
+        for route in param.routes:
+            routes.setdefault(route, {})[param.name] = _describe(param, config)
+    return routes
 
 
-def _check_count_fits(count: int | None, duration: int | None, rate: int, config: ServerConfig) -> None:
-    if count is not None and duration is None and count > rate * config.max_duration_s:
-        raise InvalidParameter(
-            "count",
-            str(count),
-            f"at most rate x {config.max_duration_s} s = {rate * config.max_duration_s} at rate={rate}",
-            f"count={count} cannot be delivered within {config.max_duration_s} s at rate={rate}: "
-            f"raise rate, lower count, or give a duration",
-        )
+def _describe(param: Param, config: ServerConfig) -> str:
+    allowed = param.doc_range.format(c=config) if param.doc_range else param.allowed(config, {})
+    only = " (with seed=)" if param.seeded_only else ""
+    return f"{allowed}{only}; {param.help}"
+
+
+def markdown_table(config: ServerConfig) -> str:
+    """The README's parameter table, written from the table above (`python -m clickstream.docs` rewrites it)."""
+    lines = ["| route | parameter | allowed | meaning |", "|---|---|---|---|"]
+    paths = {INTERACTIONS: "/stream/interactions", USERS: "/stream/users", METRICS: "/metrics"}
+    for param in PARAMS:
+        for route in param.routes:
+            allowed, meaning = _describe(param, config).split("; ", 1)
+            lines.append(f"| `{paths[route]}` | `{param.name}` | {allowed} | {meaning} |")
+    return "\n".join(lines)

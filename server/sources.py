@@ -1,6 +1,6 @@
 """Where a stream's lines come from: the shared live site, a private seeded stream, or the user catalog.
 
-Each source hands the stream loop (stream.py) whole NDJSON lines, a batch at a time, already stamped;
+Each source hands the paced loop (stream.py) whole NDJSON lines, a batch at a time, with their timestamps;
 a seeded stream can instead hand it Arrow IPC messages (`ArrowSeededInteractions`), whole record batches.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -15,12 +16,14 @@ from datetime import UTC, datetime
 import numpy as np
 import ujson
 
+from ..definition import StreamDefinition
 from ..workers.arrow import interaction_arrow_schema, render_arrow
 from ..workers.catalog import Catalog
+from ..workers.encode import stamp_timestamps
 from ..workers.generator import EventGenerator
 from ..workers.model import ModelConfig
 from ..workers.places import City
-from .feed import SiteFeed
+from .rings import SiteRings
 
 # Rows per write: a write is buffered whole by the transport when the client is slow, so this bounds
 # what each connection can hold in memory (1,024 rows, about 600 KB; a 50,000/s stream writes ~1,000 per tick).
@@ -28,29 +31,40 @@ MAX_BATCH_ROWS = 1024
 
 
 class Source:
-    """A batch of whole lines per call. `times_ms` are the event times the pacer assigns (or None)."""
+    """Up to `count` events as whole lines per call (fewer when none are ready), and how many there are."""
 
     batch_rows = MAX_BATCH_ROWS  # the most rows one read returns
 
-    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes | bytearray, int]:
+    async def read(self, count: int) -> tuple[bytes | bytearray, int]:
         raise NotImplementedError
 
     def finish(self) -> bytes:
-        """Bytes that end a stream that ran its course (nothing for lines; Arrow's end-of-stream marker)."""
+        """Bytes that end a stream (nothing for lines; Arrow's end-of-stream marker)."""
         return b""
-
-    def close(self) -> None:
-        """Release what the source holds (nothing by default)."""
 
 
 class LiveInteractions(Source):
-    """Rows from the workers' rings, stamped with the moment they leave."""
+    """Rows from the workers' rings, stamped with the moment they leave.
 
-    def __init__(self, feed: SiteFeed) -> None:
-        self.feed = feed
+    A batch holds the events that fell due since the last one, at `rate_eps`: they are stamped as spread
+    over the time just past, ending now, and never before the previous batch's last timestamp.
+    """
 
-    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes | bytearray, int]:
-        return self.feed.take(count, times_ms)
+    def __init__(self, rings: SiteRings, rate_eps: int) -> None:
+        self.rings = rings
+        self.step_ms = 1000.0 / rate_eps
+        self.last_ms = 0
+
+    async def read(self, count: int) -> tuple[bytes | bytearray, int]:
+        data, got = self.rings.take(count)
+        if got:
+            now_ms = time.time() * 1000
+            times = np.floor(now_ms - self.step_ms * np.arange(got - 1, -1, -1)).astype(np.int64)
+            np.maximum(times, self.last_ms, out=times)
+            self.last_ms = int(times[-1])
+            rows = np.frombuffer(data, dtype=np.uint8).reshape(got, -1)
+            stamp_timestamps(rows, times)
+        return data, got
 
 
 class GeneratorPool:
@@ -89,12 +103,14 @@ class GeneratorPool:
                 self._generators.popitem(last=False)
             return generator
 
-    def render(self, seed: int, shard: int, first: int, count: int, start_ms: int, event_rate: float) -> bytes:
-        return self._generator(seed, shard).render_stamped(first, count, start_ms, event_rate).tobytes()
+    def render(self, stream: StreamDefinition, first: int, count: int) -> bytes:
+        generator = self._generator(stream.seed, stream.shard)
+        return generator.render_stamped(first, count, stream.start_ms, stream.event_rate_eps).tobytes()
 
-    def render_arrow(self, seed: int, shard: int, first: int, count: int, start_ms: int, event_rate: float) -> bytes:
+    def render_arrow(self, stream: StreamDefinition, first: int, count: int) -> bytes:
         """One record batch of the range as an encapsulated Arrow IPC message (no schema)."""
-        batch = render_arrow(self._generator(seed, shard), first, count, start_ms, event_rate)
+        generator = self._generator(stream.seed, stream.shard)
+        batch = render_arrow(generator, first, count, stream.start_ms, stream.event_rate_eps)
         return batch.serialize().to_pybytes()
 
     def close(self) -> None:
@@ -102,29 +118,24 @@ class GeneratorPool:
 
 
 class SeededInteractions(Source):
-    """Positions offset.. of the stream (seed, shard): byte-identical on every request."""
+    """Positions offset.. of a seeded stream: byte-identical on every request."""
 
     # Larger batches amortise the hop to the generation thread; replays are read as fast as the client
     # reads, so a write of 4,096 rows (2.4 MB) is what one such connection holds at most.
     batch_rows = 4096
 
-    def __init__(self, pool: GeneratorPool, seed: int, shard: int, offset: int, start_ms: int,
-                 event_rate: float) -> None:
-        self.pool, self.seed, self.shard = pool, seed, shard
-        self.position, self.start_ms, self.event_rate = offset, start_ms, event_rate
+    def __init__(self, pool: GeneratorPool, stream: StreamDefinition, offset: int) -> None:
+        self.pool, self.stream, self.position = pool, stream, offset
 
-    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
+    async def read(self, count: int) -> tuple[bytes, int]:
         loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(
-            self.pool.executor, self._render, self.seed, self.shard, self.position, count, self.start_ms,
-            self.event_rate,
-        )
+        data = await loop.run_in_executor(self.pool.executor, self._render, self.position, count)
         self.position += count
         return self._frame(data), count
 
-    def _render(self, seed: int, shard: int, first: int, count: int, start_ms: int, event_rate: float) -> bytes:
+    def _render(self, first: int, count: int) -> bytes:
         """Runs in the generation thread."""
-        return self.pool.render(seed, shard, first, count, start_ms, event_rate)
+        return self.pool.render(self.stream, first, count)
 
     def _frame(self, data: bytes) -> bytes:
         return data
@@ -141,9 +152,8 @@ class ArrowSeededInteractions(SeededInteractions):
     # The IPC end-of-stream marker: a continuation token and a zero-length message.
     END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
-    def __init__(self, pool: GeneratorPool, seed: int, shard: int, offset: int, start_ms: int,
-                 event_rate: float) -> None:
-        super().__init__(pool, seed, shard, offset, start_ms, event_rate)
+    def __init__(self, pool: GeneratorPool, stream: StreamDefinition, offset: int) -> None:
+        super().__init__(pool, stream, offset)
         self._schema_sent = False
 
     def _schema(self) -> bytes:
@@ -152,8 +162,8 @@ class ArrowSeededInteractions(SeededInteractions):
         self._schema_sent = True
         return interaction_arrow_schema().serialize().to_pybytes()
 
-    def _render(self, seed: int, shard: int, first: int, count: int, start_ms: int, event_rate: float) -> bytes:
-        return self.pool.render_arrow(seed, shard, first, count, start_ms, event_rate)
+    def _render(self, first: int, count: int) -> bytes:
+        return self.pool.render_arrow(self.stream, first, count)
 
     def _frame(self, data: bytes) -> bytes:
         return self._schema() + data  # the schema message goes before the first batch
@@ -171,7 +181,7 @@ class Users(Source):
         self.next_user = offset
         self.as_of = datetime.now(UTC).date()
 
-    async def read(self, count: int, times_ms: np.ndarray | None) -> tuple[bytes, int]:
+    async def read(self, count: int) -> tuple[bytes, int]:
         n = self.catalog.n_users
         users = [(self.next_user + i) % n for i in range(count)]
         self.next_user = (self.next_user + count) % n

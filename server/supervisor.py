@@ -17,13 +17,13 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from ..workers.places import City, load_cities
-from ..workers.producer import EXIT_BOOT_ERROR, ProducerSpec, run_producer
+from ..errors import EXIT_BOOT_ERROR, Halt
+from ..workers.places import City
+from ..workers.producer import ProducerSpec, run_producer
 from ..workers.ring import Ring, segment_name, sweep_stale_segments
 from .config import ServerConfig
 
@@ -34,10 +34,6 @@ HUNG_AFTER_S = 10.0  # no heartbeat for this long: the producer is stuck; kill i
 STOP_TIMEOUT_S = 5.0
 
 
-class SupervisorHalt(Exception):
-    """The workers cannot be kept running; the message says why and what to do."""
-
-
 @dataclass
 class Worker:
     index: int
@@ -46,7 +42,6 @@ class Worker:
     state: str = "starting"  # starting, ready, failed
     restarts: int = 0
     last_exit_code: int | None = None
-    started_s: float = 0.0
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -86,13 +81,14 @@ class Supervisor:
         while not all(w.state == "ready" for w in self.workers):
             self._check()
             if self.halted:
-                raise SupervisorHalt(self.halted)
+                raise Halt(self.halted, EXIT_BOOT_ERROR)
             if time.monotonic() > deadline:
                 slow = [w.index for w in self.workers if w.state != "ready"]
-                raise SupervisorHalt(
+                raise Halt(
                     f"workers {slow} did not become ready within {self.config.worker_ready_timeout_s:.0f} s: "
                     "check the log above for their errors, memory limits (each needs about 100 MB), "
-                    "or lower --workers / --max-users"
+                    "or lower --workers / --max-users",
+                    EXIT_BOOT_ERROR,
                 )
             await asyncio.sleep(WATCH_INTERVAL_S)
         self._watchdog = asyncio.create_task(self._watch(), name="clickstream-watchdog")
@@ -103,7 +99,7 @@ class Supervisor:
             target=run_producer, args=(spec,), name=f"clickstream-worker-{worker.index}", daemon=True
         )
         process.start()
-        worker.process, worker.state, worker.started_s = process, "starting", time.monotonic()
+        worker.process, worker.state = process, "starting"
         log.info("worker %d started (pid %d)", worker.index, process.pid)
 
     async def _watch(self) -> None:
@@ -193,8 +189,3 @@ class Supervisor:
                 pass
         self.workers.clear()
 
-
-def load_cities_in_child(count: int) -> tuple[City, ...]:
-    """Load the city table in a short-lived process: parsing GeoNames leaves ~45 MB in the parser's heap."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(load_cities, count).result()

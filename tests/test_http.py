@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import http.client
 import json
 import time
@@ -122,8 +123,10 @@ def test_server_sent_events(server: ServerProcess) -> None:
     ):
         status, response_headers, body = get(server, path, headers)
         assert status == 200 and response_headers["Content-Type"].startswith("text/event-stream")
-        messages = body.decode().split("\n\n")[:-1]
+        *messages, end = body.decode().split("\n\n")[:-1]
         assert len(messages) == 3
+        # The last event says the stream ran its course (a stream cut by shutdown says "shutdown").
+        assert end == 'event: end\ndata: {"reason": "complete", "events": 3}'
         for number, message in enumerate(messages, start=1):
             id_line, data_line = message.split("\n")
             assert id_line == f"id: {number}"
@@ -299,3 +302,21 @@ def test_health_index_schema_and_test_stream(server: ServerProcess) -> None:
     assert "interaction_id" in schema["json_schema"]["properties"]
     test_lines = events(get(server, "/test-stream")[2])
     assert [line["test"] for line in test_lines] == [0, 1, 2, 3, 4]
+
+
+# The bytes of seeded streams, pinned: a refactor must not change a single one. A change that changes them on
+# purpose updates these digests in the same commit and says why (the SSE one changed when SSE streams gained
+# their closing `end` event).
+PINNED_SEEDED_STREAMS = {
+    "seed=7&count=20000": "84a1b72e3c5d863a972ba90e40cc0198ffe89f775fef5b3de57b9fc529a82c98",
+    "seed=3&shard=2&offset=123456&count=5000&start=2025-06-01T00:00:00Z&event_rate=250":
+        "58fba2686714b30935305a035812a102da0474a2c08572361e3680055387a6e5",
+    "seed=7&count=3000&format=sse": "d4f4e8488a20fcc8a8b195ec486b9c75a977ff7d09e4230b71e6fb1ba6829c0b",
+}
+
+
+@pytest.mark.parametrize("query", sorted(PINNED_SEEDED_STREAMS))
+def test_seeded_streams_keep_their_pinned_bytes(server: ServerProcess, query: str) -> None:
+    status, _, body = get(server, f"/stream/interactions?{query}")
+    assert status == 200
+    assert hashlib.sha256(body).hexdigest() == PINNED_SEEDED_STREAMS[query]

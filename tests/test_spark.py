@@ -23,14 +23,17 @@ from typing import Any
 
 import pytest
 
-from clickstream.connectors.streams import (
+from clickstream.connectors.offsets import (
     SourceOptions,
-    StreamDefinition,
+    from_offset,
     next_end,
-    parse_time_ms,
+    offset_json,
     split_range,
     sub_ranges,
 )
+from clickstream.definition import StreamDefinition
+from clickstream.limits import DEFAULT_START_MS
+from clickstream.times import parse_time_ms
 
 from .conftest import wait_for
 
@@ -41,13 +44,13 @@ SMALL_CATALOG = {"maxUsers": "2000", "maxProducts": "500"}
 
 
 def test_latest_position_follows_the_clock_and_the_offsets_carry_the_definition() -> None:
-    definition = StreamDefinition(seed=7, shard=1, start_ms=1_000_000, rate_eps=1500)
+    definition = StreamDefinition(seed=7, shard=1, start_ms=1_000_000, event_rate_eps=1500)
     assert definition.latest(999_000) == 0  # before the start
     assert definition.latest(1_002_000) == 3000
     assert definition.latest(1_002_001) == math.floor(2001 * 1.5)
-    offset = definition.offset(42)
+    offset = offset_json(definition, 42)
     assert offset == {"seed": 7, "shard": 1, "start_ms": 1_000_000, "rate": 1500, "seq": 42}
-    assert StreamDefinition.from_offset(offset) == (definition, 42)
+    assert from_offset(offset) == (definition, 42)
     # Admission limits, and a clock stepped back never moves the stream backwards.
     assert next_end(definition, 100, 1_002_000) == 3000
     assert next_end(definition, 100, 1_002_000, max_rows=500) == 600
@@ -66,9 +69,9 @@ def test_batches_split_into_contiguous_ranges() -> None:
 
 def test_options_parse_and_refuse_to_continue_a_different_stream() -> None:
     options = SourceOptions.parse({"SEED": "3", "rowsPerSecond": "250", "startTime": "2025-01-01T00:00:00Z"})
-    assert (options.seed, options.rate_eps, options.start_ms) == (3, 250.0, parse_time_ms("1735689600000"))
+    assert (options.seed, options.event_rate_eps, options.start_ms) == (3, 250.0, parse_time_ms("1735689600000"))
     assert parse_time_ms("2025-01-01T00:00:00") == parse_time_ms("2025-01-01T00:00:00+00:00")
-    checkpointed = StreamDefinition(seed=3, shard=0, start_ms=options.start_ms or 0, rate_eps=250)
+    checkpointed = StreamDefinition(seed=3, shard=0, start_ms=options.start_ms or 0, event_rate_eps=250)
     options.check_matches(checkpointed)
     SourceOptions.parse({}).check_matches(checkpointed)  # unset options take the checkpoint's values
     with pytest.raises(ValueError, match="seed=4 differs"):
@@ -121,7 +124,7 @@ def test_http_client_falls_back_to_ndjson_when_the_server_refuses_arrow() -> Non
     from clickstream.workers.arrow import interaction_arrow_schema, render_arrow_seeded
     from clickstream.workers.generator import render_ndjson
 
-    definition = StreamDefinition(seed=5, shard=1, start_ms=1_767_225_600_000, rate_eps=100)
+    definition = StreamDefinition(seed=5, shard=1, start_ms=DEFAULT_START_MS, event_rate_eps=100)
     catalog = {"max_users": 2000, "max_products": 500}
     asked: list[str] = []
 

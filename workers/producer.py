@@ -15,13 +15,12 @@ import sys
 import time
 from dataclasses import dataclass
 
+from ..errors import EXIT_BOOT_ERROR, EXIT_OK
 from .generator import EventGenerator
 from .model import ModelConfig
 from .places import City
 from .ring import Ring, RingClosed
 
-EXIT_OK = 0
-EXIT_BOOT_ERROR = 3  # could not attach or build the generator: restarting will not help
 BLOCK_ROWS = 4096
 IDLE_SLEEP_S = 0.004  # ring full: it holds ~28,000 rows, 28 ms even at a million events/s: no hurry
 PR_SET_PDEATHSIG = 1

@@ -1,4 +1,4 @@
-"""The simulated site as the server sees it: rows drained from every worker's ring.
+"""The live site as the server sees it: rows drained from every worker's ring.
 
 Connections share one site, the way consumers of one topic share its events: each row goes to exactly
 one connection, and a lone connection drains every ring. Everything here runs on the event loop thread,
@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..workers.encode import stamp_timestamps
 from ..workers.ring import Ring
 
 
-class SiteFeed:
+class SiteRings:
     def __init__(self, rings: list[Ring], row_bytes: int) -> None:
         self.rings = rings
         self.row_bytes = row_bytes
         self._next = 0  # ring to try first, rotated so no ring's sessions starve
 
-    def take(self, count: int, times_ms: np.ndarray | None) -> tuple[bytearray, int]:
-        """Up to `count` rows as one buffer (fewer when the rings run dry), stamped with `times_ms`.
+    def take(self, count: int) -> tuple[bytearray, int]:
+        """Up to `count` rows as one buffer (fewer when the rings run dry), copied out of the rings once.
 
-        Rows are copied out of the ring once, then stamped in the copy.
+        The caller stamps the copy, not the ring: the copy is in this core's cache, while the ring's rows
+        were just written by another core (stamping them in place cost a cache miss per row).
         """
         views: list[np.ndarray] = []
         taken_from: list[tuple[Ring, int]] = []
@@ -48,8 +48,4 @@ class SiteFeed:
             start += len(view)
         for ring, got in taken_from:
             ring.consume(got)  # the views are not used after this: the producer reuses those slots
-        if times_ms is not None and taken:
-            # Stamp the copy, not the ring: the copy is in this core's cache, while the ring's rows were
-            # just written by another core (stamping them in place cost a cache miss per row).
-            stamp_timestamps(rows, times_ms[:taken])
         return data, taken

@@ -1,10 +1,10 @@
-"""Stream definitions, offsets and offset ranges: the pure arithmetic behind the Spark source.
+"""Offsets and offset ranges of a stream (`clickstream.definition`): the arithmetic behind the Spark source.
 
-A stream is (seed, shard, start time, event rate). Event k of a stream has event time
-`start_ms + floor(k * 1000 / rate)`, so at wall time `now` the events `0 .. latest - 1` exist, with
-`latest = floor((now_ms - start_ms) * rate / 1000)`. Nothing is asked of a server to plan a batch:
-the latest position is computed from the definition and the clock, which is what lets Spark build
-as many reader instances as it likes (driver, executors, after a restart) and have them agree.
+A stream is (seed, shard, start time, event rate): Spark's `rowsPerSecond` is the event rate. Event k of a
+stream has event time `start_ms + floor(k * 1000 / rate)`, so at wall time `now` the events
+`0 .. latest - 1` exist, with `latest = floor((now_ms - start_ms) * rate / 1000)`. Nothing is asked of a
+server to plan a batch: the latest position is computed from the definition and the clock, which is what
+lets Spark build as many reader instances as it likes (driver, executors, after a restart) and have them agree.
 
 An offset is the definition plus the next position to read, as flat JSON:
 `{"seed": 7, "shard": 0, "start_ms": 1700000000000, "rate": 1000, "seq": 12000}`. Spark writes it to the
@@ -17,15 +17,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
+from ..definition import StreamDefinition
+from ..limits import (
+    DEFAULT_EVENT_RATE_EPS,
+    DEFAULT_SEED,
+    MAX_EVENT_RATE_EPS,
+    MAX_SEED,
+    MAX_SHARD,
+    MAX_UNPACED_COUNT,
+)
+from ..times import parse_time_ms
 from ..workers.model import ModelConfig
 
 # The site's defaults come from the model itself, so the connector and the server cannot drift apart.
-DEFAULT_SEED: Final[int] = ModelConfig().seed
-DEFAULT_SHARD: Final[int] = 0
-DEFAULT_RATE_EPS: Final[int] = 1000
 DEFAULT_PARTITIONS: Final[int] = 2
 DEFAULT_MAX_USERS: Final[int] = ModelConfig().max_users
 DEFAULT_MAX_PRODUCTS: Final[int] = ModelConfig().max_products
@@ -33,9 +39,6 @@ DEFAULT_MAX_PRODUCTS: Final[int] = ModelConfig().max_products
 # request at ~30 MB: big enough that per-request costs vanish, small enough to bound an executor's memory.
 DEFAULT_ROWS_PER_REQUEST: Final[int] = 50_000
 DEFAULT_TIMEOUT_S: Final[float] = 60.0
-# The server's limits for a seeded stream (`event_rate`) and for one unpaced request (`count`).
-MAX_RATE_EPS: Final[int] = 10_000_000
-MAX_ROWS_PER_REQUEST: Final[int] = 10_000_000
 
 Clock = Callable[[], float]
 
@@ -45,60 +48,26 @@ def now_ms(clock: Clock = time.time) -> int:
     return int(clock() * 1000)
 
 
-def parse_time_ms(value: str) -> int:
-    """`startTime` as milliseconds since the epoch: an integer, or ISO-8601 (naive means UTC)."""
-    text = value.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
+def offset_json(definition: StreamDefinition, seq: int) -> dict[str, Any]:
+    """The JSON offset of position `seq`; keys in one fixed order, since Spark compares the text."""
+    return {
+        "seed": definition.seed,
+        "shard": definition.shard,
+        "start_ms": definition.start_ms,
+        "rate": definition.event_rate_eps,
+        "seq": seq,
+    }
+
+
+def from_offset(offset: Mapping[str, Any]) -> tuple[StreamDefinition, int]:
+    """The definition and next position stored in an offset."""
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"startTime must be ms since the epoch or ISO-8601, got {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
-
-
-@dataclass(frozen=True)
-class StreamDefinition:
-    """What identifies a stream's events: their content (seed, shard) and their event time."""
-
-    seed: int
-    shard: int
-    start_ms: int
-    rate_eps: int
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be in 0..2**63-1, got {self.seed}")
-        if not 0 <= self.shard < 2**16:
-            raise ValueError(f"shard must be in 0..65535, got {self.shard}")
-        if not 1 <= self.rate_eps <= MAX_RATE_EPS:
-            raise ValueError(f"rowsPerSecond must be in 1..{MAX_RATE_EPS}, got {self.rate_eps}")
-
-    def latest(self, wall_ms: int) -> int:
-        """Number of events whose event time has come at `wall_ms` (0 before the start)."""
-        # Integer arithmetic: the same answer on every machine, however far from the start.
-        return max(0, (wall_ms - self.start_ms) * self.rate_eps // 1000)
-
-    def offset(self, seq: int) -> dict[str, Any]:
-        """The JSON offset of position `seq`; keys in one fixed order, since Spark compares the text."""
-        return {
-            "seed": self.seed,
-            "shard": self.shard,
-            "start_ms": self.start_ms,
-            "rate": self.rate_eps,
-            "seq": seq,
-        }
-
-    @classmethod
-    def from_offset(cls, offset: Mapping[str, Any]) -> tuple[StreamDefinition, int]:
-        """The definition and next position stored in an offset."""
-        try:
-            definition = cls(int(offset["seed"]), int(offset["shard"]), int(offset["start_ms"]), int(offset["rate"]))
-            return definition, int(offset["seq"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"not a clickstream offset: {dict(offset)!r} ({e})") from None
+        definition = StreamDefinition(
+            int(offset["seed"]), int(offset["shard"]), int(offset["start_ms"]), int(offset["rate"])
+        )
+        return definition, int(offset["seq"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"not a clickstream offset: {dict(offset)!r} ({e})") from None
 
 
 @dataclass(frozen=True)
@@ -112,7 +81,7 @@ class SourceOptions:
     url: str | None = None
     seed: int | None = None
     shard: int | None = None
-    rate_eps: int | None = None
+    event_rate_eps: int | None = None  # rowsPerSecond
     start_ms: int | None = None
     num_partitions: int = DEFAULT_PARTITIONS
     max_users: int = DEFAULT_MAX_USERS
@@ -159,14 +128,14 @@ class SourceOptions:
             raise ValueError(f"option url must start with http:// or https://, got {url!r}")
         return cls(
             url=url.rstrip("/") if url else None,
-            seed=integer("seed", 0, 2**63 - 1),
-            shard=integer("shard", 0, 2**16 - 1),
-            rate_eps=integer("rowspersecond", 1, MAX_RATE_EPS),
-            start_ms=parse_time_ms(o["starttime"]) if "starttime" in o else None,
+            seed=integer("seed", 0, MAX_SEED),
+            shard=integer("shard", 0, MAX_SHARD),
+            event_rate_eps=integer("rowspersecond", 1, MAX_EVENT_RATE_EPS),
+            start_ms=_start_time(o["starttime"]) if "starttime" in o else None,
             num_partitions=integer("numpartitions", 1) or DEFAULT_PARTITIONS,
             max_users=integer("maxusers", 1) or DEFAULT_MAX_USERS,
             max_products=integer("maxproducts", 1) or DEFAULT_MAX_PRODUCTS,
-            rows_per_request=integer("rowsperrequest", 1, MAX_ROWS_PER_REQUEST) or DEFAULT_ROWS_PER_REQUEST,
+            rows_per_request=integer("rowsperrequest", 1, MAX_UNPACED_COUNT) or DEFAULT_ROWS_PER_REQUEST,
             max_rows_per_batch=integer("maxrowsperbatch", 1),
             starting_offset=starting,
             timeout_s=timeout_s,
@@ -178,9 +147,9 @@ class SourceOptions:
         """The stream these options name; an unset startTime becomes `default_start_ms`."""
         return StreamDefinition(
             seed=DEFAULT_SEED if self.seed is None else self.seed,
-            shard=DEFAULT_SHARD if self.shard is None else self.shard,
+            shard=0 if self.shard is None else self.shard,
             start_ms=default_start_ms if self.start_ms is None else self.start_ms,
-            rate_eps=DEFAULT_RATE_EPS if self.rate_eps is None else self.rate_eps,
+            event_rate_eps=DEFAULT_EVENT_RATE_EPS if self.event_rate_eps is None else self.event_rate_eps,
         )
 
     def check_matches(self, checkpointed: StreamDefinition) -> None:
@@ -191,7 +160,7 @@ class SourceOptions:
         explicit = {
             "seed": (self.seed, checkpointed.seed),
             "shard": (self.shard, checkpointed.shard),
-            "rowsPerSecond": (self.rate_eps, checkpointed.rate_eps),
+            "rowsPerSecond": (self.event_rate_eps, checkpointed.event_rate_eps),
             "startTime": (self.start_ms, checkpointed.start_ms),
         }
         for name, (given, stored) in explicit.items():
@@ -200,6 +169,13 @@ class SourceOptions:
                     f"option {name}={given} differs from the checkpointed stream's {name}={stored}; "
                     "use a new checkpoint location to read a different stream"
                 )
+
+
+def _start_time(text: str) -> int:
+    try:
+        return parse_time_ms(text)
+    except ValueError as e:
+        raise ValueError(f"option startTime must be {e}, got {text!r}") from None
 
 
 @dataclass(frozen=True)
