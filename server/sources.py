@@ -95,7 +95,8 @@ class GeneratorPool:
     def render_arrow(self, seed: int, shard: int, first: int, count: int, start_ms: int, event_rate: float) -> bytes:
         """One record batch of the range as an encapsulated Arrow IPC message (no schema)."""
         batch = render_arrow(self._generator(seed, shard), first, count, start_ms, event_rate)
-        return batch.serialize().to_pybytes()
+        message: bytes = batch.serialize().to_pybytes()
+        return message
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -150,7 +151,8 @@ class ArrowSeededInteractions(SeededInteractions):
         if self._schema_sent:
             return b""
         self._schema_sent = True
-        return interaction_arrow_schema().serialize().to_pybytes()
+        message: bytes = interaction_arrow_schema().serialize().to_pybytes()
+        return message
 
     def _render(self, seed: int, shard: int, first: int, count: int, start_ms: int, event_rate: float) -> bytes:
         return self.pool.render_arrow(seed, shard, first, count, start_ms, event_rate)
