@@ -86,7 +86,8 @@ def components(args: argparse.Namespace) -> list[Result]:
         return position[0]
 
     def arrow() -> int:
-        return render_range(definition, advance(), COMPONENT_ROWS, args.max_users, args.max_products, schema).num_rows
+        batch = render_range(definition, advance(), COMPONENT_ROWS, args.max_users, args.max_products, schema)
+        return int(batch.num_rows)
 
     results.append(Result("render_arrow (executor mode)", *_repeat(arrow, COMPONENT_SECONDS), "no JSON"))
 
@@ -102,7 +103,7 @@ def components(args: argparse.Namespace) -> list[Result]:
 
         def fetch() -> int:
             body = client.get(definition, advance(), COMPONENT_ROWS)
-            return pa_ipc.open_stream(pa.py_buffer(body)).read_all().num_rows
+            return int(pa_ipc.open_stream(pa.py_buffer(body)).read_all().num_rows)
 
         fetch()
         note = "format=arrow, server on this machine" if client.format != NDJSON else "server fell back to NDJSON"
@@ -114,7 +115,7 @@ def components(args: argparse.Namespace) -> list[Result]:
     row_bytes = len(data) / COMPONENT_ROWS
 
     def parse() -> int:
-        return parse_ndjson(data, schema).num_rows
+        return int(parse_ndjson(data, schema).num_rows)
 
     parsed = _repeat(parse, COMPONENT_SECONDS)
     results.append(Result("pyarrow.json parse (fallback)", *parsed,

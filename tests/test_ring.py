@@ -172,7 +172,7 @@ def test_creating_rings_on_another_cpu_warns_once(
     from clickstream.workers import ring as ring_module
 
     ring_module._warn_about_store_order.cache_clear()
-    monkeypatch.setattr(ring_module.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr("platform.machine", lambda: "aarch64")
     created = [Ring.create(64, name=segment_name(os.getpid(), 903 + i)) for i in range(2)]
     try:
         warnings = [r for r in caplog.records if r.name == "clickstream.ring"]
