@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Rows/s of the clickstream Spark source into Spark's noop sink, beside Spark's own rate source.
 
-Usage (the HTTP mode needs a running server, e.g. `clickstream serve --port 8000`)::
+Usage (the HTTP mode needs a running server, e.g. `clickstream serve --workers 1 --port 8000`: its seeded
+requests are answered by the server's generation thread, so one idle worker leaves Spark the most CPU)::
 
     .venv/bin/python bench/bench_spark.py                                  # executor mode and rate
     .venv/bin/python bench/bench_spark.py --url http://127.0.0.1:8000      # and the HTTP mode
