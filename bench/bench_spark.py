@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Rows/s of the clickstream Spark source into Spark's noop sink, beside Spark's own rate source.
 
-Usage (the HTTP mode needs a running server, e.g. `clickstream serve --port 8000`)::
+Usage (the HTTP mode needs a running server, e.g. `clickstream serve --workers 1 --port 8000`: its seeded
+requests are answered by the server's generation thread, so one idle worker leaves Spark the most CPU)::
 
     .venv/bin/python bench/bench_spark.py                                  # executor mode and rate
     .venv/bin/python bench/bench_spark.py --url http://127.0.0.1:8000      # and the HTTP mode
@@ -33,7 +34,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from clickstream.definition import StreamDefinition
 
 COMPONENT_ROWS = 50_000
 COMPONENT_SECONDS = 3.0
@@ -61,10 +65,7 @@ def _repeat(work: Callable[[], int], seconds: float) -> tuple[int, float]:
 
 def components(args: argparse.Namespace) -> list[Result]:
     """The per-request pieces of a Spark task, measured on one core."""
-    import pyarrow as pa
-    import pyarrow.ipc as pa_ipc
-
-    from clickstream.connectors.fetch import NDJSON, HttpRangeClient, parse_ndjson, render_range
+    from clickstream.connectors.fetch import parse_ndjson, render_range
     from clickstream.definition import StreamDefinition
     from clickstream.limits import DEFAULT_START_MS
     from clickstream.workers.arrow import interaction_arrow_schema
@@ -87,40 +88,54 @@ def components(args: argparse.Namespace) -> list[Result]:
         return position[0]
 
     def arrow() -> int:
-        return render_range(definition, advance(), COMPONENT_ROWS, args.max_users, args.max_products, schema).num_rows
+        batch = render_range(definition, advance(), COMPONENT_ROWS, args.max_users, args.max_products, schema)
+        return int(batch.num_rows)
 
     results.append(Result("render_arrow (executor mode)", *_repeat(arrow, COMPONENT_SECONDS), "no JSON"))
 
+    def ndjson_at(first: int) -> bytes:
+        return render_ndjson(seed=definition.seed, shard=0, first_seq=first, count=COMPONENT_ROWS,
+                             start_ms=definition.start_ms, event_rate=definition.event_rate_eps, **catalog)
+
     def ndjson() -> int:
-        render_ndjson(seed=definition.seed, shard=0, first_seq=advance(), count=COMPONENT_ROWS,
-                      start_ms=definition.start_ms, event_rate=definition.event_rate_eps, **catalog)
+        ndjson_at(advance())
         return COMPONENT_ROWS
 
     results.append(Result("render_ndjson", *_repeat(ndjson, COMPONENT_SECONDS), "the server's NDJSON path"))
 
     if args.url:
-        client = HttpRangeClient(args.url, 60.0)
+        results.append(_fetch_component(args.url, definition, advance))
 
-        def fetch() -> int:
-            body = client.get(definition, advance(), COMPONENT_ROWS)
-            return pa_ipc.open_stream(pa.py_buffer(body)).read_all().num_rows
-
-        fetch()
-        note = "format=arrow, server on this machine" if client.format != NDJSON else "server fell back to NDJSON"
-        results.append(Result("HTTP GET + IPC read", *_repeat(fetch, COMPONENT_SECONDS), note))
-        client.close()
-
-    data = render_ndjson(seed=definition.seed, shard=0, first_seq=0, count=COMPONENT_ROWS,
-                         start_ms=definition.start_ms, event_rate=definition.event_rate_eps, **catalog)
+    data = ndjson_at(0)
     row_bytes = len(data) / COMPONENT_ROWS
 
     def parse() -> int:
-        return parse_ndjson(data, schema).num_rows
+        return int(parse_ndjson(data, schema).num_rows)
 
     parsed = _repeat(parse, COMPONENT_SECONDS)
     results.append(Result("pyarrow.json parse (fallback)", *parsed,
                           f"{parsed[0] * row_bytes / parsed[1] / 1e6:.0f} MB/s, {row_bytes:.0f} B/row"))
     return results
+
+
+def _fetch_component(url: str, definition: StreamDefinition, advance: Callable[[], int]) -> Result:
+    """What an HTTP-mode task does per request: GET a format=arrow range from the server, read the IPC stream."""
+    import pyarrow as pa
+    import pyarrow.ipc as pa_ipc
+
+    from clickstream.connectors.fetch import NDJSON, HttpRangeClient
+
+    client = HttpRangeClient(url, 60.0)
+
+    def fetch() -> int:
+        body = client.get(definition, advance(), COMPONENT_ROWS)
+        return int(pa_ipc.open_stream(pa.py_buffer(body)).read_all().num_rows)
+
+    fetch()
+    note = "format=arrow, server on this machine" if client.format != NDJSON else "server fell back to NDJSON"
+    result = Result("HTTP GET + IPC read", *_repeat(fetch, COMPONENT_SECONDS), note)
+    client.close()
+    return result
 
 
 def _spark(args: argparse.Namespace) -> Any:

@@ -111,12 +111,7 @@ def _csv_numbers(text: str, kind: Callable[[str], Any]) -> tuple[Any, ...]:
     return values
 
 
-def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
-    """Build the `BenchConfig` from `argv`; `--quick` only changes defaults the user did not set."""
-    parser = argparse.ArgumentParser(
-        description="Benchmark a clickstream server over HTTP: single-stream accuracy, concurrency, wrk, memory.",
-    )
-    parser.add_argument("url", help="base URL of the server, e.g. http://127.0.0.1:8000")
+def _add_stream_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--path", default="/stream/interactions", help="stream endpoint below the URL")
     parser.add_argument(
         "--only", metavar="PHASES", default=",".join(PHASES), help="comma-separated phases to run: " + ", ".join(PHASES)
@@ -132,6 +127,9 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         default=(1000.0, 10000.0, 50000.0),
         help="single-stream rates, events/s (default 1000,10000,50000)",
     )
+
+
+def _add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--clients",
         metavar="LIST",
@@ -162,6 +160,9 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     parser.add_argument(
         "--pause", metavar="S", type=float, default=None, help="seconds to idle between runs (default 1)"
     )
+
+
+def _add_wrk_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wrk-threads", metavar="N", type=int, default=2, help="wrk -t (default 2)")
     parser.add_argument("--wrk-connections", metavar="N", type=int, default=32, help="wrk -c (default 32)")
     parser.add_argument("--wrk-duration", metavar="S", type=float, default=None, help="seconds (default 10, quick 3)")
@@ -169,6 +170,9 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     parser.add_argument(
         "--wrk-rate", metavar="EPS", type=float, default=50000.0, help="rate of the short streams (default 50000)"
     )
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server-pid",
         metavar="PID|auto",
@@ -186,8 +190,20 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     parser.add_argument(
         "--json", metavar="PATH", type=Path, default=None, help="also write all results to this JSON file"
     )
-    args = parser.parse_args(argv)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Benchmark a clickstream server over HTTP: single-stream accuracy, concurrency, wrk, memory.",
+    )
+    parser.add_argument("url", help="base URL of the server, e.g. http://127.0.0.1:8000")
+    for add_options in (_add_stream_options, _add_client_options, _add_wrk_options, _add_server_options):
+        add_options(parser)
+    return parser
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str, ...]:
+    """Reject what argparse cannot see (through parser.error, exit 2); the phases to run, in PHASES order."""
     phases = tuple(p.strip() for p in args.only.split(",") if p.strip())
     unknown = sorted(set(phases) - set(PHASES))
     if unknown:
@@ -200,20 +216,35 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         parser.error("--client-rate, --wrk-rate and --wrk-count must be positive")
     if args.client_procs < 1:
         parser.error("--client-procs must be at least 1")
+    return tuple(p for p in PHASES if p in phases)
+
+
+def _unless_set(value: float | None, quick: bool, quick_default: float, default: float) -> float:
+    """`value` if the user gave it, else the `--quick` or the normal default."""
+    if value is not None:
+        return value
+    return quick_default if quick else default
+
+
+def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
+    """Build the `BenchConfig` from `argv`; `--quick` only changes defaults the user did not set."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    phases = _check(parser, args)
     return BenchConfig(
         url=args.url.rstrip("/"),
         stream_path="/" + args.path.strip("/"),
-        phases=tuple(p for p in PHASES if p in phases),
-        duration_s=args.duration if args.duration is not None else (2.0 if args.quick else 10.0),
+        phases=phases,
+        duration_s=_unless_set(args.duration, args.quick, 2.0, 10.0),
         rates_eps=args.rates,
         clients=args.clients,
         client_rate_eps=args.client_rate,
         client_procs=args.client_procs,
         client=args.client,
-        pause_s=args.pause if args.pause is not None else (0.3 if args.quick else 1.0),
+        pause_s=_unless_set(args.pause, args.quick, 0.3, 1.0),
         wrk_threads=args.wrk_threads,
         wrk_connections=args.wrk_connections,
-        wrk_duration_s=args.wrk_duration if args.wrk_duration is not None else (3.0 if args.quick else 10.0),
+        wrk_duration_s=_unless_set(args.wrk_duration, args.quick, 3.0, 10.0),
         wrk_count=args.wrk_count,
         wrk_rate_eps=args.wrk_rate,
         server_pids=args.server_pid,
@@ -304,11 +335,10 @@ class ServerProcesses:
 
 
 def find_server_pids(target: Target) -> list[int]:
-    """Root processes of whoever listens on the target's port, for `--server-pid auto`.
+    """The process that listens on the target's port, for `--server-pid auto`.
 
-    Several workers may listen on one port (SO_REUSEPORT) under a supervisor that does not listen itself,
-    so each listener is followed up through parents running the same executable; the supervisor's other
-    children (producer processes) are then counted too. A shell or init above them stops the climb.
+    A clickstream server is one process: it listens, and it supervises its worker processes, which
+    `ServerProcesses` counts as its children (server/supervisor.py). The workers never listen.
     """
     if not _is_local(target.host):
         raise SystemExit(f"--server-pid auto: {target.host} is not this machine; pass the server's PID instead")
@@ -321,18 +351,7 @@ def find_server_pids(target: Target) -> list[int]:
     }
     if not listeners:
         raise SystemExit(f"--server-pid auto: no process found listening on port {target.port}")
-    roots: set[int] = set()
-    for pid in listeners:
-        proc = psutil.Process(pid)
-        try:
-            exe = proc.exe()
-            parent = proc.parent()
-            while parent is not None and parent.pid != 1 and parent.exe() == exe:
-                proc, parent = parent, parent.parent()
-        except (psutil.AccessDenied, psutil.NoSuchProcess):
-            pass
-        roots.add(proc.pid)
-    return sorted(roots)
+    return sorted(listeners)
 
 
 def _is_local(host: str) -> bool:
@@ -805,12 +824,9 @@ def resolve_server(spec: str | None, target: Target) -> ServerProcesses | None:
     return server
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_args(argv)
-    target = Target.parse(cfg.url)
-    server = resolve_server(cfg.server_pids, target)
-
-    meta = {
+def run_info(cfg: BenchConfig, argv: Sequence[str] | None, server: ServerProcesses | None) -> dict[str, Any]:
+    """The "meta" block of the results: what ran where, against what."""
+    return {
         "url": cfg.url,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "argv": sys.argv[1:] if argv is None else list(argv),
@@ -825,6 +841,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         "loadavg_start": os.getloadavg(),
         "server_pids": list(server.root_pids) if server else None,
     }
+
+
+def probe(run: Run) -> None:
+    """Fail fast with one clear message rather than a table of connection errors."""
+    (result,), _cpu = run.fetch([stream_query(run.config, count=10, rate=1000)])
+    if result.status != 200 or result.lines == 0:
+        raise SystemExit(
+            f"probe {run.target.url(result.path)} failed: status {result.status}, {result.lines} lines, "
+            f"{result.end_state}{': ' + result.error if result.error else ''}"
+        )
+
+
+def run_phases(run: Run, results: dict[str, Any]) -> None:
+    """Each selected phase in turn, printed as it ends; with a server handle, its memory around them."""
+    cfg, server = run.config, run.server
+    memory_points: list[tuple[str, dict[str, Any]]] = []
+    sampler = MemorySampler(server, cfg.sample_interval_s) if server else None
+    if server is not None:
+        memory_points.append(("start", server.snapshot()))
+    with sampler or contextlib.nullcontext():
+        for phase, measure, render in (
+            ("single", measure_single, render_single),
+            ("concurrency", measure_concurrency, render_concurrency),
+            ("wrk", measure_wrk, render_wrk),
+        ):
+            if phase not in cfg.phases:
+                continue
+            results[phase] = measure(run)
+            section(_TITLES[phase](cfg), render(results[phase]))
+            if server is not None:
+                memory_points.append((f"after {phase}", server.snapshot()))
+    if server is not None:
+        samples = sampler.samples if sampler else []
+        section("server memory", render_memory(memory_points, samples))
+        t0 = memory_points[0][1]["t"]
+        results["memory"] = {
+            "points": [{"when": label, **s, "t": s["t"] - t0} for label, s in memory_points],
+            "samples": [{**s, "t": s["t"] - t0} for s in samples],
+        }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    target = Target.parse(cfg.url)
+    server = resolve_server(cfg.server_pids, target)
+    meta = run_info(cfg, argv, server)
     print(
         f"http_bench: {cfg.url}{cfg.stream_path}  phases={','.join(cfg.phases)}  duration={cfg.duration_s:g}s  "
         f"client={cfg.client}/{meta['loop']} x{cfg.client_procs} proc  cpus={meta['cpus']}  "
@@ -842,37 +904,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = Run(cfg, target, server, loop, pool)
     results: dict[str, Any] = {"meta": meta}
     try:
-        # Fail fast with one clear message rather than a table of connection errors.
-        (probe,), _cpu = run.fetch([stream_query(cfg, count=10, rate=1000)])
-        if probe.status != 200 or probe.lines == 0:
-            raise SystemExit(
-                f"probe {target.url(probe.path)} failed: status {probe.status}, {probe.lines} lines, "
-                f"{probe.end_state}{': ' + probe.error if probe.error else ''}"
-            )
-        memory_points: list[tuple[str, dict[str, Any]]] = []
-        sampler = MemorySampler(server, cfg.sample_interval_s) if server else None
-        if server is not None:
-            memory_points.append(("start", server.snapshot()))
-        with sampler or contextlib.nullcontext():
-            for phase, measure, render in (
-                ("single", measure_single, render_single),
-                ("concurrency", measure_concurrency, render_concurrency),
-                ("wrk", measure_wrk, render_wrk),
-            ):
-                if phase not in cfg.phases:
-                    continue
-                results[phase] = measure(run)
-                section(_TITLES[phase](cfg), render(results[phase]))
-                if server is not None:
-                    memory_points.append((f"after {phase}", server.snapshot()))
-        if server is not None:
-            samples = sampler.samples if sampler else []
-            section("server memory", render_memory(memory_points, samples))
-            t0 = memory_points[0][1]["t"]
-            results["memory"] = {
-                "points": [{"when": label, **s, "t": s["t"] - t0} for label, s in memory_points],
-                "samples": [{**s, "t": s["t"] - t0} for s in samples],
-            }
+        probe(run)
+        run_phases(run, results)
     finally:
         if pool is not None:
             pool.shutdown()

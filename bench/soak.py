@@ -15,22 +15,17 @@ import random
 import time
 
 import aiohttp
-import psutil
+from http_bench import MIB, ServerProcesses
 
 
-def footprint(pid: int) -> tuple[float, float]:
-    """(RSS, PSS) in MiB summed over the process and its children."""
-    root = psutil.Process(pid)
-    procs = [root, *root.children(recursive=True)]
-    rss = pss = 0
-    for proc in procs:
-        try:
-            info = proc.memory_full_info()
-        except psutil.NoSuchProcess:
-            continue
-        rss += info.rss
-        pss += info.pss
-    return rss / 2**20, pss / 2**20
+def footprint(server: ServerProcesses) -> tuple[float, float]:
+    """(RSS, PSS) in MiB summed over the server process and its children."""
+    snapshot = server.snapshot()
+    if snapshot["processes"] == 0:
+        raise SystemExit(f"soak: no process {server.root_pids[0]}: is the server running?")
+    if snapshot["pss_bytes"] is None:
+        raise SystemExit("soak: cannot read the server's PSS (/proc/PID/smaps_rollup): run as the server's user")
+    return snapshot["rss_bytes"] / MIB, snapshot["pss_bytes"] / MIB
 
 
 async def stream(session: aiohttp.ClientSession, url: str, abandon_after_bytes: int | None) -> int:
@@ -69,18 +64,19 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     args = parser.parse_args()
     rng = random.Random(1)
+    server = ServerProcesses([args.server_pid])
     start = time.monotonic()
-    rss0, pss0 = footprint(args.server_pid)
+    rss0, pss0 = footprint(server)
     print(f"{'round':>5}  {'elapsed s':>9}  {'MB received':>11}  {'RSS MiB':>8}  {'PSS MiB':>8}")
     print(f"{0:>5}  {0:>9.0f}  {0:>11}  {rss0:>8.1f}  {pss0:>8.1f}")
     round_no = 0
     while time.monotonic() - start < args.minutes * 60:
         round_no += 1
         received = await one_round(args.url.rstrip("/"), args.clients, rng)
-        rss, pss = footprint(args.server_pid)
+        rss, pss = footprint(server)
         print(f"{round_no:>5}  {time.monotonic() - start:>9.0f}  {received / 1e6:>11.1f}  {rss:>8.1f}  {pss:>8.1f}",
               flush=True)
-    rss, pss = footprint(args.server_pid)
+    rss, pss = footprint(server)
     print(f"\nPSS {pss0:.1f} -> {pss:.1f} MiB over {round_no} rounds ({pss - pss0:+.1f} MiB)")
 
 

@@ -178,7 +178,7 @@ def _funnel_problem(session: dict[str, Any], kind: str, product: str) -> str | N
 
 def _field_errors(e: dict[str, Any]) -> int:
     kind = e["interaction_type"]
-    errors = 0
+    errors: int = 0
     if kind == "purchase":
         errors += not (1 <= e["quantity"] <= 3) or round(e["price"] * e["quantity"], 2) != e["revenue"]
     else:

@@ -134,7 +134,7 @@ class HttpRangeClient:
 def _names_format(body: bytes) -> bool:
     """Whether a 400's JSON body is the server refusing the `format` parameter."""
     try:
-        return json.loads(body).get("parameter") == "format"
+        return bool(json.loads(body).get("parameter") == "format")
     except (ValueError, AttributeError):
         return False
 

@@ -180,7 +180,7 @@ class ClickstreamBatchReader(_RangeReading, DataSourceReader):
                 "past to read every event up to now"
             )
 
-    def partitions(self) -> Sequence[InputPartition]:
+    def partitions(self) -> Sequence[RangePartition]:
         ranges = split_range(self.definition, self.options.offset, self.end, self.options.num_partitions)
         # Spark wants at least one partition; an empty range reads nothing.
         return self._partitions(self.options, ranges or [OffsetRange(self.definition, self.options.offset, 0)])
@@ -241,7 +241,7 @@ class ClickstreamStreamReader(_RangeReading, DataSourceStreamReader, SupportsTri
         # Freeze "now": later latestOffset calls reach this point and stop, so the query ends.
         self.frozen_ms = now_ms(self.clock)
 
-    def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> Sequence[InputPartition]:
+    def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> Sequence[RangePartition]:
         definition, first = from_offset(start)
         end_definition, last = from_offset(end)
         if end_definition != definition:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .. import __version__
 from ..schema import interaction_json_schema, interaction_spark_ddl
@@ -35,7 +36,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error is JSON; nothing unexpected leaks a stack trace to the client."""
     try:
         return await handler(request)

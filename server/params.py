@@ -108,7 +108,7 @@ def _max_count(config: ServerConfig, values: Mapping[str, Any]) -> int:
     if "duration" in values:
         return MAX_POSITION
     if "rate" in values:
-        return values["rate"] * config.max_duration_s
+        return int(values["rate"]) * config.max_duration_s
     if "seed" in values:
         return MAX_UNPACED_COUNT
     return config.default_rate_eps * config.max_duration_s

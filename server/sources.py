@@ -111,7 +111,8 @@ class GeneratorPool:
         """One record batch of the range as an encapsulated Arrow IPC message (no schema)."""
         generator = self._generator(stream.seed, stream.shard)
         batch = render_arrow(generator, first, count, stream.start_ms, stream.event_rate_eps)
-        return batch.serialize().to_pybytes()
+        message: bytes = batch.serialize().to_pybytes()
+        return message
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -160,7 +161,8 @@ class ArrowSeededInteractions(SeededInteractions):
         if self._schema_sent:
             return b""
         self._schema_sent = True
-        return interaction_arrow_schema().serialize().to_pybytes()
+        message: bytes = interaction_arrow_schema().serialize().to_pybytes()
+        return message
 
     def _render(self, first: int, count: int) -> bytes:
         return self.pool.render_arrow(self.stream, first, count)

@@ -48,7 +48,7 @@ class ServerProcess:
             text=True,
         )
         self.output: list[str] = []
-        self.url: str | None = None
+        self.url = ""  # set from the "listening on" line
         self.socket_port: int | None = None
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -66,7 +66,7 @@ class ServerProcess:
         self._ready.set()
 
     def wait_ready(self, timeout: float = BOOT_TIMEOUT_S) -> ServerProcess:
-        if not self._ready.wait(timeout) or self.url is None:
+        if not self._ready.wait(timeout) or not self.url:
             self.kill()
             raise RuntimeError("server did not start:\n" + self.log())
         return self
@@ -80,7 +80,7 @@ class ServerProcess:
 
     def children(self) -> list[psutil.Process]:
         try:
-            return psutil.Process(self.pid).children(recursive=True)
+            return list(psutil.Process(self.pid).children(recursive=True))
         except psutil.NoSuchProcess:
             return []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from clickstream.schema import INTERACTION_FIELDS
@@ -22,7 +24,7 @@ def generator() -> EventGenerator:
     return EventGenerator(ModelConfig(seed=11, max_users=20_000, max_products=5_000), shard=3)
 
 
-def parsed_ndjson(generator: EventGenerator, first: int, count: int, event_rate: float) -> pa.Table:
+def parsed_ndjson(generator: EventGenerator, first: int, count: int, event_rate: float) -> Any:  # a pyarrow.Table
     data = generator.render_stamped(first, count, START_MS, event_rate).tobytes()
     options = pa_json.ParseOptions(explicit_schema=interaction_arrow_schema())
     return pa_json.read_json(pa.py_buffer(data), parse_options=options)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,9 @@ def test_every_line_is_one_json_object_with_the_schema_fields_in_order(generator
         assert list(event) == names
         for name, value in event.items():
             types = schema["properties"][name]["type"]
-            allowed = {"string": str, "integer": int, "number": (int, float), "null": type(None)}
+            allowed: dict[str, type | tuple[type, ...]] = {
+                "string": str, "integer": int, "number": (int, float), "null": type(None)
+            }
             assert isinstance(value, tuple(allowed[t] for t in ([types] if isinstance(types, str) else types)))
 
 
@@ -136,7 +139,7 @@ def test_users_live_in_real_cities_and_emails_are_unique(generator: EventGenerat
     from clickstream.workers.catalog import Catalog
 
     catalog = Catalog.build(SMALL, generator.catalog.cities, with_names=True)
-    records = [catalog.user_record(u, date(2026, 11, 27)) for u in range(catalog.n_users)]
+    records: list[dict[str, Any]] = [catalog.user_record(u, date(2026, 11, 27)) for u in range(catalog.n_users)]
     assert len({r["email"] for r in records}) == len(records)
     cities = {(c.name, c.country_code) for c in catalog.cities}
     assert all((r["city"], r["country"]) in cities for r in records)

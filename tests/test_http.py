@@ -135,7 +135,7 @@ def test_server_sent_events(server: ServerProcess) -> None:
 
 def test_timestamps_are_stamped_when_sent(server: ServerProcess) -> None:
     url = urlsplit(server.url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    connection = http.client.HTTPConnection(url.netloc, timeout=30)
     connection.request("GET", "/stream/interactions?rate=2000&duration=3")
     response = connection.getresponse()
     previous = ""
@@ -279,7 +279,7 @@ def test_metrics_json_and_prometheus(server: ServerProcess) -> None:
 def test_open_streams_show_in_metrics_and_disconnects_leave_nothing(server: ServerProcess) -> None:
     url = urlsplit(server.url)
     before = server.json("/metrics")["streams_disconnected_total"]
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    connection = http.client.HTTPConnection(url.netloc, timeout=30)
     connection.request("GET", "/stream/interactions?rate=1000&duration=60")
     response = connection.getresponse()
     response.readline()

@@ -27,7 +27,7 @@ from .conftest import SHM, ServerProcess, wait_for
 
 def open_stream(server: ServerProcess, query: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     url = urlsplit(server.url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    connection = http.client.HTTPConnection(url.netloc, timeout=60)
     connection.request("GET", f"/stream/interactions?{query}")
     return connection, connection.getresponse()
 

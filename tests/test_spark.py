@@ -222,7 +222,8 @@ def _source_progress(query: Any) -> list[tuple[dict[str, Any], dict[str, Any], i
         # 4.2+ reports offsets as JSON (a first batch's start as "null"), 4.0 as the Python repr of the dict.
         if offset is None or offset == "null":
             return None
-        return json.loads(offset) if offset.startswith('{"') else ast.literal_eval(offset)
+        parsed: dict[str, Any] = json.loads(offset) if offset.startswith('{"') else ast.literal_eval(offset)
+        return parsed
 
     batches = []
     for progress in query.recentProgress:

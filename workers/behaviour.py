@@ -183,7 +183,7 @@ def _next_type_table(cumulative: np.ndarray) -> np.ndarray:
     each type's share by less than 1/4096.
     """
     centres = (np.arange(1 << TYPE_BITS) + 0.5) / (1 << TYPE_BITS)
-    kinds = (centres[None, None, :, None] >= cumulative[:, :, None, :4]).sum(axis=3)
+    kinds: np.ndarray = (centres[None, None, :, None] >= cumulative[:, :, None, :4]).sum(axis=3)
     return kinds.astype(np.int8).ravel()
 
 

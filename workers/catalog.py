@@ -202,7 +202,8 @@ class Catalog:
         size = np.where(empty, self.n_products, size)
         slot = start + (u_slot * size).astype(np.int64)
         slot = np.where(u_accept < self.alias_accept[slot], slot, self.alias_other[slot])
-        return self.category_products[slot]
+        products: np.ndarray = self.category_products[slot]
+        return products
 
     # ---- rendering helpers shared by the users stream and the encoder ----
 

@@ -16,10 +16,17 @@ the producer's and the consumer's writes never share a cache line):
     320     rows         capacity * row_bytes bytes; row i of the stream lives at slot i % capacity
 
 Counters only increase, so `head - tail` is the fill and full (== capacity) and empty (== 0) are never
-confused. A write copies rows into the data area first and publishes them by storing `head` last;
-a read copies rows out first and frees them by storing `tail` last. On x86-64 (total store order) an
-aligned 8-byte store is atomic and stores are seen in program order, which is all this needs.
-A read or write that crosses the end of the data area is two copies.
+confused. A read or write that crosses the end of the data area is two copies.
+
+Memory ordering: there are no locks and no fences. A write copies rows into the data area first and
+publishes them by storing `head` last; a read copies rows out first and frees them by storing `tail`
+last. That is only correct if the other process sees those stores in program order: a consumer that
+sees the new `head` must also see the row bytes stored before it, and a producer that sees the new
+`tail` must find the consumer done with those slots. x86-64 guarantees it (total store order: stores
+are not reordered with older stores or loads, and an aligned 8-byte store is atomic); numpy and Python
+emit no fences of their own. Weakly ordered CPUs (ARM64, POWER, RISC-V) may make the `head` store
+visible before the rows, so a consumer could send a row that is not fully written. `Ring.create` logs a
+warning on any machine that is not x86-64 (see `store_order_caveat`).
 
 The owner creates the segment with a size in bytes; the producer, which is the one that knows how wide
 its rows are, formats it (row width and capacity) before its first write, and a restarted producer keeps
@@ -30,7 +37,10 @@ segments left by a dead predecessor.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import platform
 import time
 from multiprocessing import shared_memory
 from pathlib import Path
@@ -43,6 +53,27 @@ _ROW_BYTES, _CAPACITY, _DATA_BYTES = 1, 2, 3
 _HEAD, _TAIL, _HEARTBEAT, _PID, _CLOSED = 8, 16, 24, 25, 32  # uint64 word indexes of the fields above
 SEGMENT_PREFIX = "clickstream-"
 SHM_DIR = Path("/dev/shm")
+# platform.machine() of the CPUs whose store order the ring relies on (Linux/macOS say x86_64, Windows AMD64).
+X86_64_MACHINES = frozenset({"x86_64", "amd64"})
+
+log = logging.getLogger("clickstream.ring")
+
+
+def store_order_caveat(machine: str) -> str | None:
+    """Why the ring's lock-free publication may be unsafe on `machine` (a platform.machine()), or None.
+
+    A warning, not a refusal: a reordered store stays invisible for nanoseconds (until the store buffer
+    drains), while between a copy and its counter store lie microseconds of interpreter and numpy work, so
+    a torn row is unlikely though not excluded; refusing would shut every ARM64 laptop and server (Apple
+    silicon, Graviton) out of the project for a hazard we have not measured. The warning says what to do.
+    """
+    if machine.lower() in X86_64_MACHINES:
+        return None
+    return (
+        f"the shared-memory ring relies on x86-64 store ordering and this CPU is {machine or 'unknown'!r}: "
+        "a stream may, rarely, carry a row that is not fully written; use an x86-64 machine where every "
+        "row must be whole"
+    )
 
 
 class RingClosed(Exception):
@@ -66,6 +97,7 @@ class Ring:
         """A new, empty, unformatted ring owned by this process."""
         if data_bytes <= 0:
             raise ValueError("data_bytes must be positive")
+        _warn_about_store_order(platform.machine())
         shm = shared_memory.SharedMemory(name=name, create=True, size=HEADER_BYTES + data_bytes)
         words = np.ndarray((HEADER_BYTES // 8,), dtype=np.uint64, buffer=shm.buf)
         words[:] = 0
@@ -175,29 +207,12 @@ class Ring:
         self._words[_HEAD] = head + count  # publish after the copy
         return count
 
-    def read_into(self, out: np.ndarray, max_rows: int | None = None) -> int:
-        """Consumer: move up to `max_rows` (default len(out)) rows into `out`; returns how many."""
-        tail = int(self._words[_TAIL])
-        limit = len(out) if max_rows is None else min(max_rows, len(out))
-        count = min(limit, int(self._words[_HEAD]) - tail)
-        if count <= 0:
-            return 0
-        data = self._data()
-        capacity = len(data)
-        slot = tail % capacity
-        first = min(count, capacity - slot)
-        out[:first] = data[slot : slot + first]
-        if count > first:
-            out[first:count] = data[: count - first]
-        self._words[_TAIL] = tail + count  # free the slots after the copy
-        return count
-
     def peek(self, max_rows: int) -> list[np.ndarray]:
         """Consumer: up to `max_rows` unread rows as views into the ring (two when they wrap), in order.
 
-        The rows stay the consumer's until `consume()`: the producer never writes a slot between tail and
-        head, so the consumer may even modify them in place (the server stamps timestamps there) and then
-        copy them out once, instead of copying, stamping and copying again.
+        Nothing is freed: the rows stay the consumer's, and the views valid, until `consume()`, because the
+        producer never writes a slot between tail and head. So the consumer copies the rows out once, straight
+        from the views (the server stamps timestamps in that copy, in server/feed.py), then consumes them.
         """
         tail = int(self._words[_TAIL])
         count = min(max_rows, int(self._words[_HEAD]) - tail)
@@ -231,6 +246,14 @@ class Ring:
         if not self.owner:
             raise PermissionError("only the ring's creator may unlink it")
         self._shm.unlink()
+
+
+@functools.cache
+def _warn_about_store_order(machine: str) -> None:
+    """Log the caveat once per process and machine name (the owner creates one ring per worker)."""
+    caveat = store_order_caveat(machine)
+    if caveat is not None:
+        log.warning("%s", caveat)
 
 
 def segment_name(owner_pid: int, index: int) -> str:
