@@ -17,11 +17,16 @@ from ..schema import interaction_json_schema, interaction_spark_ddl
 from ..workers.catalog import Catalog
 from .config import ServerConfig
 from .feed import SiteFeed
+from .guard import bearer_auth, redact_metrics, server_header
+from .head import head_response, is_head
+from .limits import ConnectionGuard
 from .metrics import Metrics, prometheus
 from .params import InvalidParameter, parse_interactions, parse_users
-from .sources import ArrowSeededInteractions, GeneratorPool, LiveInteractions, SeededInteractions, Users
+from .seeded import SeededPool
+from .sources import ArrowSeededInteractions, LiveInteractions, SeededInteractions, Users
 from .stream import StreamSettings, run_stream
 from .supervisor import Supervisor
+from .users import UserLines
 
 log = logging.getLogger("clickstream.app")
 
@@ -34,9 +39,11 @@ class Site:
     supervisor: Supervisor
     feed: SiteFeed
     catalog: Catalog
-    generators: GeneratorPool
+    generators: SeededPool
     metrics: Metrics
     settings: StreamSettings
+    users: UserLines
+    guard: ConnectionGuard
 
 
 SITE = web.AppKey("site", Site)
@@ -61,8 +68,8 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
             body["allowed_methods"] = sorted(exc.allowed_methods)
             headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         return web.json_response(body, status=exc.status, headers=headers)
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
+    except (asyncio.CancelledError, ConnectionError):
+        raise  # a client that went away (any ConnectionError) is not a server error
     except Exception:
         log.exception("unexpected error on %s", request.path_qs)
         return _json({"error": "internal_error", "status": 500, "path": request.path}, status=500)
@@ -76,22 +83,27 @@ async def add_common_headers(request: web.Request, response: web.StreamResponse)
 async def interactions(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
     params = parse_interactions(request.query, request.headers.get("Accept", ""), site.config)
+    if is_head(request):
+        return head_response(params.format)
     if params.seed is None:
         source: Any = LiveInteractions(site.feed)
     else:
         assert params.start_ms is not None  # parse_interactions fills the default for seeded streams
         start_ms = params.start_ms
         seeded = ArrowSeededInteractions if params.format == "arrow" else SeededInteractions
-        source = seeded(
-            site.generators, params.seed, params.shard, params.offset, start_ms, params.event_rate_eps
-        )
+        # Admitted (or a 503) before any header is sent; the lease ends with the stream (Source.close).
+        lease = site.generators.admit(params.seed, params.shard, params.rate_eps is None,
+                                      lambda: (t := request.transport) is not None and not t.is_closing())
+        source = seeded(site.generators, lease, params.offset, start_ms, params.event_rate_eps)
     return await run_stream(request, source, params, site.metrics, site.settings)
 
 
 async def users(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
     params = parse_users(request.query, request.headers.get("Accept", ""), site.config)
-    return await run_stream(request, Users(site.catalog, params.offset), params, site.metrics, site.settings)
+    if is_head(request):
+        return head_response(params.format)
+    return await run_stream(request, Users(site.users, params.offset), params, site.metrics, site.settings)
 
 
 async def user_by_id(request: web.Request) -> web.Response:
@@ -117,13 +129,18 @@ def _catalog_index(text: str, prefix: str, size: int) -> int:
 
 async def test_stream(request: web.Request) -> web.StreamResponse:
     """The original's smoke test: five lines, 0.1 s apart."""
+    if is_head(request):
+        return head_response()
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "X-Accel-Buffering": "no"})
-    await response.prepare(request)
-    for i in range(5):
-        await response.write(json.dumps({"test": i, "timestamp": time.time()}).encode() + b"\n")
-        if i < 4:
-            await asyncio.sleep(0.1)
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        for i in range(5):
+            await response.write(json.dumps({"test": i, "timestamp": time.time()}).encode() + b"\n")
+            if i < 4:
+                await asyncio.sleep(0.1)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client went away
     return response
 
 
@@ -141,6 +158,9 @@ async def metrics(request: web.Request) -> web.Response:
     snapshot = site.metrics.snapshot(
         site.supervisor.snapshot(), {"users": site.catalog.n_users, "products": site.catalog.n_products}
     )
+    snapshot.update(site.guard.snapshot(), **site.generators.snapshot())
+    if site.config.private_metrics:
+        snapshot = redact_metrics(snapshot)
     fmt = request.query.get("format")
     if fmt not in (None, "json", "prometheus"):
         raise InvalidParameter("format", fmt, "json or prometheus")
@@ -207,9 +227,12 @@ async def index(request: web.Request) -> web.Response:
 
 
 def build_app(site: Site) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
+    # The guard first: it learns that a request's head is complete, and refuses work past the cap.
+    token = [bearer_auth(site.config.auth_token)] if site.config.auth_token else []
+    app = web.Application(middlewares=[site.guard.middleware, json_errors, *token])
     app[SITE] = site
     app.on_response_prepare.append(add_common_headers)
+    app.on_response_prepare.append(server_header)
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)

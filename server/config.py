@@ -35,6 +35,12 @@ class ServerConfig:
     socket_port: int | None = None  # raw TCP NDJSON feed for Spark's socket source and nc
     socket_rate_eps: int = 1000
     log_level: str = "info"
+    max_connections: int = 0  # MAX_CONNECTIONS; 0: the file-descriptor soft limit less headroom (limits.py)
+    header_timeout_s: float = 5.0  # HEADER_TIMEOUT: a connection's time to send a complete request head
+    auth_token: str | None = None  # AUTH_TOKEN: every route but /health then needs it as a bearer token
+    private_metrics: bool = False  # PRIVATE_METRICS: /metrics without worker PIDs and per-stream details
+    max_seeded_streams: int = 8  # MAX_SEEDED_STREAMS: concurrent unpaced seeded streams
+    max_seeds: int = 4  # MAX_SEEDS: seed generators held at once (in use or being built), 25-60 MB each
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= 64:
@@ -73,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--socket-port", type=int, help="also serve NDJSON on a raw TCP port [SOCKET_PORT]")
     serve.add_argument("--socket-rate", type=int, help="events/s per socket client [SOCKET_RATE, default 1000]")
     serve.add_argument("--log-level", help="debug, info, warning [LOG_LEVEL, default info]")
+    serve.add_argument("--grace", type=float, help="seconds open streams get at SIGTERM [GRACE, default 10]")
+    serve.add_argument("--max-connections", type=int,
+                       help="open connections before new requests get 503 [MAX_CONNECTIONS, default: fd limit]")
+    serve.add_argument("--header-timeout", type=float,
+                       help="seconds a connection has to send a request head [HEADER_TIMEOUT, default 5]")
+    serve.add_argument("--private-metrics", action="store_const", const=True,
+                       help="/metrics without worker PIDs and per-stream details [PRIVATE_METRICS=1]")
+    serve.add_argument("--max-seeded-streams", type=int, help="concurrent unpaced seeded streams [MAX_SEEDED_STREAMS, "
+                       "default 8]")
+    serve.add_argument("--max-seeds", type=int, help="seeds held at once [MAX_SEEDS, default 4]")
+    # No --auth-token: a flag shows in `ps` and /proc/PID/cmdline; AUTH_TOKEN is an environment variable only.
 
     report = commands.add_parser("report", help="print the realism report: targets beside measured figures")
     report.add_argument("--events", type=int, default=1_000_000, help="events to generate (default 1000000)")
@@ -99,6 +116,14 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
         max_users=pick(args.max_users, model_defaults.max_users, "MAX_USERS"),
         max_products=pick(args.max_products, model_defaults.max_products, "MAX_PRODUCTS"),
     )
+    def pick_float(flag: float | None, default: float, name: str) -> float:
+        if flag is not None:
+            return flag
+        try:
+            return float(env[name]) if env.get(name) else default
+        except ValueError:
+            raise SystemExit(f"environment variable {name} must be a number, got {env[name]!r}") from None
+
     socket_port = args.socket_port if args.socket_port is not None else _env_int(env, "SOCKET_PORT")
     return ServerConfig(
         host=args.host or env.get("HOST") or defaults.host,
@@ -110,6 +135,15 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
         socket_port=socket_port,
         socket_rate_eps=pick(args.socket_rate, defaults.socket_rate_eps, "SOCKET_RATE"),
         log_level=(args.log_level or env.get("LOG_LEVEL") or defaults.log_level).lower(),
+        grace_s=pick_float(getattr(args, "grace", None), defaults.grace_s, "GRACE"),
+        max_connections=pick(getattr(args, "max_connections", None), defaults.max_connections, "MAX_CONNECTIONS"),
+        header_timeout_s=pick_float(getattr(args, "header_timeout", None), defaults.header_timeout_s, "HEADER_TIMEOUT"),
+        auth_token=env.get("AUTH_TOKEN") or None,
+        private_metrics=bool(getattr(args, "private_metrics", None))
+        or env.get("PRIVATE_METRICS", "").lower() in ("1", "true", "yes"),
+        max_seeded_streams=pick(getattr(args, "max_seeded_streams", None), defaults.max_seeded_streams,
+                                "MAX_SEEDED_STREAMS"),
+        max_seeds=pick(getattr(args, "max_seeds", None), defaults.max_seeds, "MAX_SEEDS"),
     )
 
 

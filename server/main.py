@@ -21,16 +21,21 @@ from ..workers.catalog import Catalog
 from .app import Site, build_app
 from .config import ServerConfig
 from .feed import SiteFeed
+from .guard import announce_bind, hide_versions
+from .limits import ConnectionGuard, start_guarded_site
+from .logs import request_error_log
 from .metrics import Metrics
+from .seeded import SeededPool
 from .socket_feed import start_socket_feed
-from .sources import GeneratorPool
 from .stream import StreamSettings
 from .supervisor import Supervisor, SupervisorHalt, load_cities_in_child
+from .users import UserLines
 
 log = logging.getLogger("clickstream.server")
 
 EXIT_OK, EXIT_BOOT_ERROR, EXIT_HALTED = 0, 3, 4
 HALT_POLL_S = 0.2
+ABANDON_WAIT_S = 0.5  # after the grace period, what dropped connections get to unwind
 
 
 async def serve(config: ServerConfig) -> int:
@@ -42,7 +47,9 @@ async def serve(config: ServerConfig) -> int:
     supervisor = Supervisor(config)
     runner: web.AppRunner | None = None
     socket_server: asyncio.Server | None = None
-    generators: GeneratorPool | None = None
+    generators: SeededPool | None = None
+    users: UserLines | None = None
+    http_server: asyncio.Server | None = None
     exit_code = EXIT_OK
     try:
         log.info("building the catalog: %d users, %d products, seed %d",
@@ -58,15 +65,18 @@ async def serve(config: ServerConfig) -> int:
             return EXIT_OK  # a signal arrived during boot
         row_bytes = supervisor.workers[0].ring.row_bytes
         feed = SiteFeed([w.ring for w in supervisor.workers], row_bytes)
-        generators = GeneratorPool(config.model, catalog, cities)
+        generators = SeededPool(config.model, catalog, cities, config.max_seeded_streams, config.max_seeds)
+        users = UserLines(catalog)
+        guard = ConnectionGuard(config.max_connections, config.header_timeout_s)
         settings = StreamSettings(config.tick_s, config.max_burst_s, asyncio.Event())
-        site = Site(config, supervisor, feed, catalog, generators, Metrics(), settings)
+        site = Site(config, supervisor, feed, catalog, generators, Metrics(), settings, users, guard)
+        hide_versions()
         runner = web.AppRunner(build_app(site), handle_signals=False, shutdown_timeout=config.grace_s,
-                               access_log=None)
+                               access_log=None, logger=request_error_log())
         await runner.setup()
-        tcp = web.TCPSite(runner, config.host, config.port, reuse_address=True)
-        await tcp.start()
-        port = runner.addresses[0][1]
+        http_server = await start_guarded_site(runner, guard, config.host, config.port)
+        port = http_server.sockets[0].getsockname()[1]
+        announce_bind(config.host, port, config.auth_token is not None)
         if config.socket_port is not None:
             socket_server = await start_socket_feed(site, config.host, config.socket_port)
             socket_port = socket_server.sockets[0].getsockname()[1]
@@ -88,22 +98,34 @@ async def serve(config: ServerConfig) -> int:
 
         # Graceful stop: no new connections, open streams end at their next tick on a whole line.
         settings.stopping.set()
+        http_server.close()
         if socket_server is not None:
             socket_server.close()
         cleanup = asyncio.ensure_future(runner.cleanup())
         signal_again = asyncio.ensure_future(requests.get())
-        done, _ = await asyncio.wait({cleanup, signal_again}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({cleanup, signal_again}, timeout=config.grace_s,
+                                     return_when=asyncio.FIRST_COMPLETED)
         if signal_again in done:
             log.warning("second signal: stopping now")
+            cleanup.cancel()
+        elif cleanup not in done:
+            # The grace period is over: a write that is still waiting (a client that stopped reading) is
+            # abandoned. Its connection is dropped, so its handler ends, and aiohttp's cleanup with it.
+            log.warning("grace period over: dropping %d connections still open", guard.abort_all())
+            await asyncio.wait({cleanup}, timeout=ABANDON_WAIT_S)
             cleanup.cancel()
         signal_again.cancel()
         await asyncio.gather(cleanup, signal_again, return_exceptions=True)
         runner = None
     finally:
+        if http_server is not None:
+            http_server.close()
         if runner is not None:
             await runner.cleanup()
         if generators is not None:
             generators.close()
+        if users is not None:
+            users.close()
         await supervisor.stop()  # stops the producers and unlinks every ring, whatever happened above
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

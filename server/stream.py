@@ -14,7 +14,7 @@ import logging
 import math
 import time
 
-from aiohttp import ClientConnectionResetError, web
+from aiohttp import web
 
 from .metrics import Metrics
 from .pacing import Pacer
@@ -49,7 +49,6 @@ async def run_stream(
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={**STREAM_HEADERS, "Content-Type": CONTENT_TYPES[params.format]})
     response.enable_chunked_encoding()
-    await response.prepare(request)
     stats = metrics.open_stream(request.path, params.rate_eps)
     loop = asyncio.get_running_loop()
     start_s = loop.time()
@@ -60,6 +59,7 @@ async def run_stream(
     sent = 0
     disconnected = False
     try:
+        await response.prepare(request)  # in the try: a client can leave before the headers, too
         while sent < limit and not settings.stopping.is_set():
             now = loop.time()
             final = now >= end_s  # the last pass sends everything due by the end, then stops
@@ -96,8 +96,11 @@ async def run_stream(
         if tail := source.finish():
             await response.write(tail)
         await response.write_eof()
-    except (ConnectionResetError, ClientConnectionResetError):
-        disconnected = True  # the client went away: a normal end of a stream
+    except ConnectionError:
+        # The client went away: a normal end of a stream. ConnectionError covers ConnectionResetError,
+        # aiohttp's ClientConnectionResetError, and the bare ConnectionError("Connection lost") that a write
+        # waiting for the transport to drain gets (seeded.ClientGone is a ConnectionResetError too).
+        disconnected = True
     except Exception:
         # A bug after the headers went out: a 500 can no longer be sent, and ending the body cleanly would
         # pass a short stream off as complete. Drop the connection so the client sees a torn body.
