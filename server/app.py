@@ -17,6 +17,8 @@ from .. import __version__
 from ..schema import interaction_json_schema, interaction_spark_ddl
 from ..times import iso_ms
 from .config import ServerConfig
+from .guard import bearer_auth, redact_metrics, server_header
+from .head import head_response, is_head
 from .http_stream import run_stream
 from .metrics import prometheus
 from .params import INTERACTIONS, METRICS, USERS, describe, parse_interactions, parse_query, parse_users
@@ -50,8 +52,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             body["allowed_methods"] = sorted(exc.allowed_methods)
             headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         return web.json_response(body, status=exc.status, headers=headers)
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
+    except (asyncio.CancelledError, ConnectionError):
+        raise  # a client that went away (any ConnectionError) is not a server error
     except Exception:
         log.exception("unexpected error on %s", request.path_qs)
         return _json({"error": "internal_error", "status": 500, "path": request.path}, status=500)
@@ -75,20 +77,28 @@ async def add_common_headers(request: web.Request, response: web.StreamResponse)
 async def interactions(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
     params = parse_interactions(request[PARAMS], request.headers.get("Accept", ""), site.config)
+    if is_head(request):
+        return head_response(params.format)
     source: Source
     if params.definition is None:
         assert params.rate_eps is not None  # the live site is always paced
         source = LiveInteractions(site.rings, params.rate_eps)
     else:
+        stream = params.definition
         seeded = ArrowSeededInteractions if params.format == "arrow" else SeededInteractions
-        source = seeded(site.generators, params.definition, params.offset)
+        # Admitted (or a 503) before any header is sent; the lease ends with the stream (Source.close).
+        lease = site.generators.admit(stream.seed, stream.shard, params.rate_eps is None,
+                                      lambda: (t := request.transport) is not None and not t.is_closing())
+        source = seeded(site.generators, lease, stream, params.offset)
     return await run_stream(request, source, params, site.metrics, site.settings)
 
 
 async def users(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
     params = parse_users(request[PARAMS], request.headers.get("Accept", ""), site.config)
-    return await run_stream(request, Users(site.catalog, params.offset), params, site.metrics, site.settings)
+    if is_head(request):
+        return head_response(params.format)
+    return await run_stream(request, Users(site.users, params.offset), params, site.metrics, site.settings)
 
 
 async def user_by_id(request: web.Request) -> web.Response:
@@ -114,14 +124,19 @@ def _catalog_index(text: str, prefix: str, size: int) -> int:
 
 
 async def test_stream(request: web.Request) -> web.StreamResponse:
-    """The original's smoke test: five lines, 0.1 s apart."""
+    """A smoke test: five lines, 0.1 s apart."""
+    if is_head(request):
+        return head_response()
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "X-Accel-Buffering": "no"})
-    await response.prepare(request)
-    for i in range(5):
-        await response.write(json.dumps({"test": i, "timestamp": iso_ms(time.time())}).encode() + b"\n")
-        if i < 4:
-            await asyncio.sleep(0.1)
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        for i in range(5):
+            await response.write(json.dumps({"test": i, "timestamp": iso_ms(time.time())}).encode() + b"\n")
+            if i < 4:
+                await asyncio.sleep(0.1)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client went away
     return response
 
 
@@ -139,6 +154,9 @@ async def metrics(request: web.Request) -> web.Response:
     snapshot = site.metrics.snapshot(
         site.supervisor.snapshot(), {"users": site.catalog.n_users, "products": site.catalog.n_products}
     )
+    snapshot.update(site.guard.snapshot(), **site.generators.snapshot())
+    if site.config.private_metrics:
+        snapshot = redact_metrics(snapshot)
     fmt = request[PARAMS].get("format")
     wants_text = "text/plain" in request.headers.get("Accept", "") and "application/json" not in request.headers.get(
         "Accept", ""
@@ -185,9 +203,12 @@ async def index(request: web.Request) -> web.Response:
 
 
 def build_app(site: Site) -> web.Application:
-    app = web.Application(middlewares=[json_errors, query_parameters])
+    # The guard first: it learns that a request's head is complete, and refuses work past the cap.
+    token = [bearer_auth(site.config.auth_token)] if site.config.auth_token else []
+    app = web.Application(middlewares=[site.guard.middleware, json_errors, *token, query_parameters])
     app[SITE] = site
     app.on_response_prepare.append(add_common_headers)
+    app.on_response_prepare.append(server_header)
     app.router.add_get("/", index, name="index")
     app.router.add_get("/health", health, name="health")
     app.router.add_get("/metrics", metrics, name=METRICS)

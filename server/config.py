@@ -45,6 +45,12 @@ class ServerConfig:
     socket_port: int | None = None  # raw TCP NDJSON feed for Spark's socket source and nc
     socket_rate_eps: int = 1000
     log_level: str = "info"
+    max_connections: int = 0  # 0: the file-descriptor soft limit less headroom (limits.py)
+    header_timeout_s: float = 5.0  # a connection's time to send a complete request head
+    auth_token: str | None = None  # every route but /health then needs it as a bearer token
+    private_metrics: bool = False  # /metrics without worker PIDs and per-stream details
+    max_seeded_streams: int = 8  # concurrent unpaced seeded streams
+    max_seeds: int = 4  # seed generators held at once (in use or being built), 25-60 MB each
 
     def __post_init__(self) -> None:
         try:
@@ -56,8 +62,14 @@ class ServerConfig:
             if self.socket_port is not None:
                 check_range("socket port", self.socket_port, 0, 65535)
             check_range("ring bytes", self.ring_bytes, 1 << 20, 1 << 34)
+            check_range("max connections", self.max_connections, 0, 1_000_000)
+            check_range("max seeded streams", self.max_seeded_streams, 1, 1024)
+            check_range("max seeds", self.max_seeds, 1, 64)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        if not 0 < self.grace_s <= 3600 or not 0 < self.header_timeout_s <= 3600:
+            raise ConfigError(f"grace and header timeout must be in (0, 3600] s, got {self.grace_s}, "
+                              f"{self.header_timeout_s}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
 
@@ -75,10 +87,11 @@ class Setting:
     """One option of `clickstream serve`: a flag, its environment variables and the config field it sets."""
 
     field: str  # a ServerConfig field, or "model.<field>" for the store's ModelConfig
-    flag: str
+    flag: str | None  # None: environment only (a secret: flags show in `ps`)
     env: tuple[str, ...]
     help: str
     parse: Callable[[str], Any] = int
+    switch: bool = False  # a flag without a value (the environment variable takes 1/true/yes or 0/false/no)
 
 
 _INTEGER = re.compile(r"[0-9]{1,12}")
@@ -88,6 +101,20 @@ def _integer(text: str) -> int:
     if not _INTEGER.fullmatch(text.strip()):
         raise ValueError("an integer")
     return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("a number of seconds") from None
+
+
+def _boolean(text: str) -> bool:
+    words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if text.strip().lower() not in words:
+        raise ValueError("1, true, yes, 0, false or no")
+    return words[text.strip().lower()]
 
 
 def _log_level(text: str) -> str:
@@ -113,18 +140,35 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("socket_rate_eps", "--socket-rate", ("SOCKET_RATE",), "events/s per socket client (default 1000)",
             _integer),
     Setting("log_level", "--log-level", ("LOG_LEVEL",), "debug, info, warning or error (default info)", _log_level),
+    Setting("grace_s", "--grace", ("GRACE",), "seconds open streams get to end at SIGTERM (default 10)", _seconds),
+    Setting("max_connections", "--max-connections", ("MAX_CONNECTIONS",), "open connections before new "
+            "streams get 503 (default: the file-descriptor limit less headroom)", _integer),
+    Setting("header_timeout_s", "--header-timeout", ("HEADER_TIMEOUT",), "seconds a connection has to send "
+            "a request head (default 5)", _seconds),
+    Setting("auth_token", None, ("AUTH_TOKEN",), "when set, every route but /health needs "
+            "`Authorization: Bearer <token>` (environment only: a flag would show in ps)", str),
+    Setting("private_metrics", "--private-metrics", ("PRIVATE_METRICS",), "/metrics without worker PIDs and "
+            "per-stream details", _boolean, switch=True),
+    Setting("max_seeded_streams", "--max-seeded-streams", ("MAX_SEEDED_STREAMS",), "concurrent unpaced "
+            "seeded streams before 503 (default 8)", _integer),
+    Setting("max_seeds", "--max-seeds", ("MAX_SEEDS",), "seed generators held at once before 503 (default 4)",
+            _integer),
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `serve` flags, one per setting; the help names the environment variables too."""
     for setting in SETTINGS:
-        parser.add_argument(setting.flag, dest=_dest(setting), metavar=setting.env[0],
-                            help=f"{setting.help} [env {' or '.join(setting.env)}]")
+        if setting.flag is None:
+            continue
+        more: dict[str, Any] = {"action": "store_const", "const": "1"} if setting.switch else {
+            "metavar": setting.env[0]}
+        parser.add_argument(setting.flag, dest=_dest(setting), help=f"{setting.help} [env {' or '.join(setting.env)}]",
+                            **more)
 
 
 def _dest(setting: Setting) -> str:
-    return setting.flag.removeprefix("--").replace("-", "_")
+    return (setting.flag or setting.field).removeprefix("--").replace("-", "_")
 
 
 def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ServerConfig:
@@ -153,8 +197,8 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
 
 def _raw_value(setting: Setting, args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, str] | None:
     """(where it came from, its text) for a setting that was given, else None."""
-    flag = getattr(args, _dest(setting), None)
-    if flag is not None:
+    flag = getattr(args, _dest(setting), None) if setting.flag else None
+    if flag is not None and setting.flag is not None:
         return setting.flag, str(flag)
     for name in setting.env:
         if env.get(name, "") != "":
@@ -165,5 +209,6 @@ def _raw_value(setting: Setting, args: argparse.Namespace, env: Mapping[str, str
 def markdown_table() -> str:
     """The README's configuration table, written from SETTINGS (`python -m clickstream.docs` rewrites it)."""
     lines = ["| flag | environment | meaning |", "|---|---|---|"]
-    lines += [f"| `{s.flag}` | {', '.join(f'`{e}`' for e in s.env)} | {s.help} |" for s in SETTINGS]
+    lines += [f"| {f'`{s.flag}`' if s.flag else '-'} | {', '.join(f'`{e}`' for e in s.env)} | {s.help} |"
+              for s in SETTINGS]
     return "\n".join(lines)

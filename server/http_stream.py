@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 
-from aiohttp import ClientConnectionResetError, web
+from aiohttp import web
 
 from .metrics import Metrics
 from .params import StreamRequest
@@ -45,12 +45,12 @@ async def run_stream(
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={**STREAM_HEADERS, "Content-Type": CONTENT_TYPES[params.format]})
     response.enable_chunked_encoding()
-    await response.prepare(request)
     stats = metrics.open_stream(request.path, params.rate_eps)
     sse = params.format == "sse"
     sent = 0
     disconnected = False
     try:
+        await response.prepare(request)  # in the try: a client can leave before the headers, too
         async for data, got in paced_batches(source, settings, params.rate_eps, params.limit, params.duration_s):
             await response.write(to_sse(data, sent + 1) if sse else data)
             metrics.sent(stats, got, len(data))
@@ -61,8 +61,11 @@ async def run_stream(
         if tail:
             await response.write(tail)
         await response.write_eof()
-    except (ConnectionResetError, ClientConnectionResetError):
-        disconnected = True  # the client went away: a normal end of a stream
+    except ConnectionError:
+        # The client went away: a normal end of a stream. ConnectionError covers ConnectionResetError,
+        # aiohttp's ClientConnectionResetError, and the bare ConnectionError("Connection lost") that a write
+        # waiting for the transport to drain gets (seeded.ClientGone is a ConnectionResetError too).
+        disconnected = True
     except Exception:
         # A bug after the headers went out: a 500 can no longer be sent, and ending the body cleanly would
         # pass a short stream off as complete. Drop the connection so the client sees a torn body.
@@ -71,4 +74,5 @@ async def run_stream(
             request.transport.abort()
     finally:
         metrics.close_stream(stats, disconnected)
+        source.close()
     return response

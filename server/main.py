@@ -29,17 +29,22 @@ from ..workers.catalog import Catalog
 from ..workers.places import load_cities_in_child
 from .app import build_app
 from .config import ServerConfig
+from .guard import announce_bind, hide_versions
+from .limits import ConnectionGuard, start_guarded_site
+from .logs import request_error_log
 from .metrics import Metrics
 from .rings import SiteRings
+from .seeded import SeededPool
 from .site import Site
-from .sources import GeneratorPool
 from .stream import StreamSettings
 from .supervisor import Supervisor
 from .tcp_feed import start_tcp_feed
+from .users import UserLines
 
 log = logging.getLogger("clickstream.server")
 
 HALT_POLL_S = 0.2
+ABANDON_WAIT_S = 0.5  # after the grace period, what dropped connections get to unwind
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -90,7 +95,8 @@ async def _running_site(config: ServerConfig, requests: asyncio.Queue[str]) -> A
     """The catalog, the workers and what the routes share; the workers and rings go on the way out."""
     loop = asyncio.get_running_loop()
     supervisor = Supervisor(config)
-    generators: GeneratorPool | None = None
+    generators: SeededPool | None = None
+    users: UserLines | None = None
     try:
         log.info("building the catalog: %d users, %d products, seed %d",
                  config.model.max_users, config.model.max_products, config.model.seed)
@@ -101,38 +107,46 @@ async def _running_site(config: ServerConfig, requests: asyncio.Queue[str]) -> A
             yield None
             return
         rings = SiteRings([w.ring for w in supervisor.workers], supervisor.workers[0].ring.row_bytes)
-        generators = GeneratorPool(config.model, catalog, cities)
+        generators = SeededPool(config.model, catalog, cities, config.max_seeded_streams, config.max_seeds)
+        users = UserLines(catalog)
         settings = StreamSettings(config.tick_s, config.max_burst_s, asyncio.Event())
-        yield Site(config, supervisor, rings, catalog, generators, Metrics(), settings)
+        guard = ConnectionGuard(config.max_connections, config.header_timeout_s)
+        yield Site(config, supervisor, rings, catalog, generators, Metrics(), settings, users, guard)
     finally:
         if generators is not None:
             generators.close()
+        if users is not None:
+            users.close()
         await supervisor.stop()  # stops the producers and unlinks every ring, whatever happened above
 
 
 async def _serve_site(site: Site, http_socket: socket.socket, tcp_socket: socket.socket | None,
                       requests: asyncio.Queue[str]) -> int:
     config = site.config
+    hide_versions()
     runner = web.AppRunner(build_app(site), handle_signals=False, shutdown_timeout=config.grace_s,
-                           access_log=None)
+                           access_log=None, logger=request_error_log())
     await runner.setup()
     tcp_server: asyncio.Server | None = None
+    http_server = await start_guarded_site(runner, site.guard, http_socket)
     try:
-        await web.SockSite(runner, http_socket).start()
         if tcp_socket is not None:
             tcp_server = await start_tcp_feed(site, tcp_socket)
             print(f"clickstream: NDJSON socket feed on {config.host}:{tcp_socket.getsockname()[1]}", flush=True)
         # Tests and scripts read this line to learn the port (--port 0 picks a free one).
         port = http_socket.getsockname()[1]
+        announce_bind(config.host, port, config.auth_token is not None)
         print(f"clickstream: listening on http://{config.host}:{port} with {config.workers} workers", flush=True)
         exit_code = await _until_stop(site, requests)
         # Graceful stop: no new connections, open streams end at their next tick on a whole line.
         site.settings.stopping.set()
+        http_server.close()
         if tcp_server is not None:
             tcp_server.close()
-        await _cleanup_unless_signalled(runner, requests)
+        await _cleanup_within_grace(site, runner, requests)
         return exit_code
     finally:
+        http_server.close()
         await runner.cleanup()  # a second call after a finished cleanup does nothing
 
 
@@ -149,13 +163,20 @@ async def _until_stop(site: Site, requests: asyncio.Queue[str]) -> int:
     return EXIT_HALTED
 
 
-async def _cleanup_unless_signalled(runner: web.AppRunner, requests: asyncio.Queue[str]) -> None:
-    """Close the listeners and wait for open streams to end, unless a second signal says not to wait."""
+async def _cleanup_within_grace(site: Site, runner: web.AppRunner, requests: asyncio.Queue[str]) -> None:
+    """Wait for open streams to end, for the grace period at most, and less if a second signal comes."""
     cleanup = asyncio.ensure_future(runner.cleanup())
     signal_again = asyncio.ensure_future(requests.get())
-    done, _ = await asyncio.wait({cleanup, signal_again}, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({cleanup, signal_again}, timeout=site.config.grace_s,
+                                 return_when=asyncio.FIRST_COMPLETED)
     if signal_again in done:
         log.warning("second signal: stopping now")
+        cleanup.cancel()
+    elif cleanup not in done:
+        # The grace period is over: a write that is still waiting (a client that stopped reading) is
+        # abandoned. Its connection is dropped, so its handler ends, and aiohttp's cleanup with it.
+        log.warning("grace period over: dropping %d connections still open", site.guard.abort_all())
+        await asyncio.wait({cleanup}, timeout=ABANDON_WAIT_S)
         cleanup.cancel()
     signal_again.cancel()
     await asyncio.gather(cleanup, signal_again, return_exceptions=True)

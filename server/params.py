@@ -159,9 +159,9 @@ def parse_query(route: str, query: MultiMapping[str], config: ServerConfig) -> d
     table = route_params(route)
     for name in query:
         if name not in table:
-            known = ", ".join(table) or "none"
-            raise InvalidParameter(name, query.get(name), f"one of the parameters {known}",
-                                   f"unknown parameter {name!r} (this route takes: {known})")
+            allowed = f"one of the parameters {', '.join(table)}" if table else "no parameters"
+            raise InvalidParameter(name, query.get(name), allowed, f"unknown parameter {name!r}: this route takes "
+                                   f"{allowed.removeprefix('one of the parameters ')}")
         if len(query.getall(name)) > 1:
             raise InvalidParameter(name, ",".join(query.getall(name)), "given once",
                                    f"parameter {name!r} is given more than once")

@@ -8,11 +8,13 @@ from aiohttp import web
 
 from ..workers.catalog import Catalog
 from .config import ServerConfig
+from .limits import ConnectionGuard
 from .metrics import Metrics
 from .rings import SiteRings
-from .sources import GeneratorPool
+from .seeded import SeededPool
 from .stream import StreamSettings
 from .supervisor import Supervisor
+from .users import UserLines
 
 
 @dataclass
@@ -21,9 +23,11 @@ class Site:
     supervisor: Supervisor
     rings: SiteRings
     catalog: Catalog
-    generators: GeneratorPool
+    generators: SeededPool
     metrics: Metrics
     settings: StreamSettings
+    users: UserLines
+    guard: ConnectionGuard
 
 
 SITE = web.AppKey("site", Site)

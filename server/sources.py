@@ -6,24 +6,17 @@ a seeded stream can instead hand it Arrow IPC messages (`ArrowSeededInteractions
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import numpy as np
-import ujson
 
 from ..definition import StreamDefinition
-from ..workers.arrow import interaction_arrow_schema, render_arrow
-from ..workers.catalog import Catalog
+from ..workers.arrow import interaction_arrow_schema
 from ..workers.encode import stamp_timestamps
-from ..workers.generator import EventGenerator
-from ..workers.model import ModelConfig
-from ..workers.places import City
 from .rings import SiteRings
+from .seeded import Lease, SeededPool
+from .users import UserLines
 
 # Rows per write: a write is buffered whole by the transport when the client is slow, so this bounds
 # what each connection can hold in memory (1,024 rows, about 600 KB; a 50,000/s stream writes ~1,000 per tick).
@@ -41,6 +34,9 @@ class Source:
     def finish(self) -> bytes:
         """Bytes that end a stream (nothing for lines; Arrow's end-of-stream marker)."""
         return b""
+
+    def close(self) -> None:
+        """Release what the stream held (a seeded stream's place under the caps)."""
 
 
 class LiveInteractions(Source):
@@ -67,57 +63,6 @@ class LiveInteractions(Source):
         return data, got
 
 
-class GeneratorPool:
-    """Generators for seeded streams, built on demand in a thread (the loop never waits on numpy).
-
-    One thread runs all seeded generation: a generator keeps its current epoch in a buffer it reuses, so
-    two threads must never use the same one, and a single thread also bounds the CPU that replays take
-    from live streams. Keeps the few most recently used generators (each holds about 40 MB).
-    """
-
-    KEEP = 2
-    # Concurrent offset requests (a Spark micro-batch split over partitions) read neighbouring ranges that
-    # span an epoch boundary or two; with one cached epoch they recomputed a whole epoch for every batch.
-    CACHED_EPOCHS = 2  # about 13 MB each; memory of all processes stays under 300 MB with two seeds in use
-
-    def __init__(self, live_model: ModelConfig, live_catalog: Catalog, cities: tuple[City, ...]) -> None:
-        self.live_model = live_model
-        self.live_catalog = live_catalog
-        self.cities = cities
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="clickstream-seeded")
-        self._generators: OrderedDict[tuple[int, int], EventGenerator] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _generator(self, seed: int, shard: int) -> EventGenerator:
-        key = (seed, shard)
-        with self._lock:
-            generator = self._generators.pop(key, None)
-            if generator is None:
-                model = ModelConfig(seed, self.live_model.max_users, self.live_model.max_products)
-                # The live site's own seed reuses its catalog: no rebuild, same users as /stream/users.
-                catalog = self.live_catalog if model == self.live_model else None
-                generator = EventGenerator(model, shard, cities=self.cities, catalog=catalog,
-                                           cached_epochs=self.CACHED_EPOCHS)
-            self._generators[key] = generator
-            while len(self._generators) > self.KEEP:
-                self._generators.popitem(last=False)
-            return generator
-
-    def render(self, stream: StreamDefinition, first: int, count: int) -> bytes:
-        generator = self._generator(stream.seed, stream.shard)
-        return generator.render_stamped(first, count, stream.start_ms, stream.event_rate_eps).tobytes()
-
-    def render_arrow(self, stream: StreamDefinition, first: int, count: int) -> bytes:
-        """One record batch of the range as an encapsulated Arrow IPC message (no schema)."""
-        generator = self._generator(stream.seed, stream.shard)
-        batch = render_arrow(generator, first, count, stream.start_ms, stream.event_rate_eps)
-        message: bytes = batch.serialize().to_pybytes()
-        return message
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-
 class SeededInteractions(Source):
     """Positions offset.. of a seeded stream: byte-identical on every request."""
 
@@ -125,18 +70,21 @@ class SeededInteractions(Source):
     # reads, so a write of 4,096 rows (2.4 MB) is what one such connection holds at most.
     batch_rows = 4096
 
-    def __init__(self, pool: GeneratorPool, stream: StreamDefinition, offset: int) -> None:
-        self.pool, self.stream, self.position = pool, stream, offset
+    def __init__(self, pool: SeededPool, lease: Lease, stream: StreamDefinition, offset: int) -> None:
+        self.pool, self.lease = pool, lease  # the lease: this stream's place under the pool's caps
+        self.stream, self.position = stream, offset
 
     async def read(self, count: int) -> tuple[bytes, int]:
-        loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(self.pool.executor, self._render, self.position, count)
+        data = await self._render(self.position, count)
         self.position += count
         return self._frame(data), count
 
-    def _render(self, first: int, count: int) -> bytes:
-        """Runs in the generation thread."""
-        return self.pool.render(self.stream, first, count)
+    async def _render(self, first: int, count: int) -> bytes:
+        """Rendered on the pool's thread, in turn with every other seeded stream."""
+        return await self.pool.render_ndjson(self.lease, self.stream, first, count)
+
+    def close(self) -> None:
+        self.lease.release()
 
     def _frame(self, data: bytes) -> bytes:
         return data
@@ -153,8 +101,8 @@ class ArrowSeededInteractions(SeededInteractions):
     # The IPC end-of-stream marker: a continuation token and a zero-length message.
     END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
-    def __init__(self, pool: GeneratorPool, stream: StreamDefinition, offset: int) -> None:
-        super().__init__(pool, stream, offset)
+    def __init__(self, pool: SeededPool, lease: Lease, stream: StreamDefinition, offset: int) -> None:
+        super().__init__(pool, lease, stream, offset)
         self._schema_sent = False
 
     def _schema(self) -> bytes:
@@ -164,8 +112,8 @@ class ArrowSeededInteractions(SeededInteractions):
         message: bytes = interaction_arrow_schema().serialize().to_pybytes()
         return message
 
-    def _render(self, first: int, count: int) -> bytes:
-        return self.pool.render_arrow(self.stream, first, count)
+    async def _render(self, first: int, count: int) -> bytes:
+        return await self.pool.render_arrow(self.lease, self.stream, first, count)
 
     def _frame(self, data: bytes) -> bytes:
         return self._schema() + data  # the schema message goes before the first batch
@@ -176,17 +124,14 @@ class ArrowSeededInteractions(SeededInteractions):
 
 
 class Users(Source):
-    """The catalog's users in id order from `offset`, wrapping around."""
+    """The catalog's users in id order from `offset`, wrapping around (rendered off the loop: users.py)."""
 
-    def __init__(self, catalog: Catalog, offset: int) -> None:
-        self.catalog = catalog
+    def __init__(self, lines: UserLines, offset: int) -> None:
+        self.user_lines = lines
         self.next_user = offset
         self.as_of = datetime.now(UTC).date()
 
     async def read(self, count: int) -> tuple[bytes, int]:
-        n = self.catalog.n_users
-        users = [(self.next_user + i) % n for i in range(count)]
-        self.next_user = (self.next_user + count) % n
-        lines = [ujson.dumps(self.catalog.user_record(u, self.as_of), ensure_ascii=False,
-                             escape_forward_slashes=False) for u in users]
-        return ("\n".join(lines) + "\n").encode(), count
+        data = await self.user_lines.lines(self.next_user, count, self.as_of)
+        self.next_user = (self.next_user + count) % self.user_lines.catalog.n_users
+        return data, count

@@ -92,6 +92,35 @@ def test_bad_input_is_a_400_naming_the_parameter(server: ServerProcess, query: s
     assert "Traceback" not in body.decode()
 
 
+@pytest.mark.parametrize(
+    ("path", "parameter", "allowed"),
+    [
+        ("/stream/interactions?count=1_000", "count", "an integer from 1 to 300000"),
+        ("/stream/interactions?count=%2B5", "count", "an integer from 1 to 300000"),  # +5
+        ("/stream/interactions?count=%205", "count", "an integer from 1 to 300000"),  # a leading space
+        ("/stream/interactions?count=%EF%BC%95", "count", "an integer from 1 to 300000"),  # full-width 5
+        ("/stream/interactions?count=%D9%A3", "count", "an integer from 1 to 300000"),  # Arabic-Indic 3
+        ("/stream/interactions?rate=", "rate", "an integer from 1 to 50000"),  # empty
+        ("/stream/interactions?count=0&rate=10", "count", "an integer from 1 to 3000"),  # the real bound
+        ("/stream/interactions?count=5&count=inf", "count", "given once"),
+        ("/users/u00000000?x=1", "x", "no parameters"),
+        ("/health?verbose=1", "verbose", "no parameters"),
+        ("/metrics?format=xml", "format", "one of json, prometheus"),
+    ],
+)
+def test_parameters_are_parsed_strictly(server: ServerProcess, path: str, parameter: str, allowed: str) -> None:
+    status, headers, body = get(server, path)
+    assert status == 400 and headers["Content-Type"].startswith("application/json")
+    error = json.loads(body)
+    assert (error["parameter"], error["allowed"]) == (parameter, allowed)
+
+
+@pytest.mark.parametrize("path", ["/users/u%C2%B2", "/users/u" + "1" * 4301, "/products/p%EF%BC%91", "/users/u-1"])
+def test_odd_catalog_ids_are_404s(server: ServerProcess, path: str) -> None:
+    status, _, body = get(server, path)
+    assert status == 404 and json.loads(body)["error"] == "not_found"
+
+
 def test_users_bad_input_names_the_range(server: ServerProcess) -> None:
     status, _, body = get(server, "/stream/users?rate=5001")
     assert status == 400
