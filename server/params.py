@@ -281,8 +281,8 @@ def markdown_table(config: ServerConfig) -> str:
     """The README's parameter table, written from the table above (`python -m clickstream.docs` rewrites it)."""
     lines = ["| route | parameter | allowed | meaning |", "|---|---|---|---|"]
     paths = {INTERACTIONS: "/stream/interactions", USERS: "/stream/users", METRICS: "/metrics"}
-    for param in PARAMS:
-        for route in param.routes:
+    for route, path in paths.items():
+        for param in route_params(route).values():
             allowed, meaning = _describe(param, config).split("; ", 1)
-            lines.append(f"| `{paths[route]}` | `{param.name}` | {allowed} | {meaning} |")
+            lines.append(f"| `{path}` | `{param.name}` | {allowed} | {meaning} |")
     return "\n".join(lines)

@@ -1,0 +1,61 @@
+"""The README's generated blocks, written from the code: `python -m clickstream.docs` rewrites them.
+
+A block sits between `<!-- generated: NAME -->` and `<!-- end: NAME -->`; the test suite fails when a
+block differs from what the code writes now, so the README cannot drift from the parameters, the settings
+or the report it documents.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _params() -> str:
+    from .server.config import ServerConfig
+    from .server.params import markdown_table
+
+    return markdown_table(ServerConfig())
+
+
+def _settings() -> str:
+    from .server.config import markdown_table
+
+    return markdown_table()
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"params": _params, "settings": _settings}
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(<!-- generated: {name} -->\n)(.*?)(<!-- end: {name} -->)", re.S)
+
+
+def block(text: str, name: str) -> str | None:
+    """The current content of block `name` in `text` (None if it has none)."""
+    match = _pattern(name).search(text)
+    return match.group(2) if match else None
+
+
+def rewrite(text: str, names: tuple[str, ...] | None = None) -> str:
+    for name in names or tuple(BLOCKS):
+        content = BLOCKS[name]().rstrip("\n") + "\n"
+        text = _pattern(name).sub(lambda m, c=content: m.group(1) + c + m.group(3), text)
+    return text
+
+
+def main() -> int:
+    text = README.read_text()
+    updated = rewrite(text)
+    if updated != text:
+        README.write_text(updated)
+        print(f"rewrote {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
