@@ -203,8 +203,6 @@ class Encoder:
         seed = catalog.config.seed
         self._shard_bits = np.uint64(shard) << np.uint64(48)
         self._interaction_key = derive_key(seed, 0x1D)
-        self._user_segment = catalog.user_segment
-        self._user_city = catalog.user_city
         self._session_key = derive_key(seed, 0x5E)
         cols = self.layout.columns
         # Small integer fields come from tables too: one copy instead of a digit loop.
@@ -222,7 +220,9 @@ class Encoder:
         rows = self.new_buffer(n) if out is None else out[:n]
         for start in range(0, n, self.SUB_BLOCK_ROWS):
             stop = min(n, start + self.SUB_BLOCK_ROWS)
-            self._encode_block(events.slice(start, stop), rows[start:stop])
+            block = events.slice(start, stop)
+            self._encode_block(block, rows[start:stop])
+            stamp_event_times(rows[start:stop], block.time_ms)
         return rows
 
     # Ids: a bijective hash of (shard, position) is unique for every event of every shard. Public because
@@ -232,13 +232,13 @@ class Encoder:
         return mix64((events.seq | self._shard_bits) ^ self._interaction_key)
 
     def session_ids(self, events: Events) -> np.ndarray:
-        """The uint64 behind each event's `session_id` (a hash of its shard and its session's first position)."""
-        return mix64((events.session_start | self._shard_bits) ^ self._session_key)
+        """The uint64 behind each event's `session_id` (a hash of its shard and its session's key, < 2**48)."""
+        return mix64((events.session_key | self._shard_bits) ^ self._session_key)
 
     def _encode_block(self, events: Events, rows: np.ndarray) -> None:
         layout, cols = self.layout, self.layout.columns
-        _put(rows, cols["place"], layout.place_fragments, self._user_city[events.user])
-        _put(rows, cols["user_segment"], layout.segment_fragments, self._user_segment[events.user])
+        _put(rows, cols["place"], layout.place_fragments, events.city)
+        _put(rows, cols["user_segment"], layout.segment_fragments, events.segment)
         _user_digits(rows, cols["user_id"], events.user)
         _put(rows, cols["product"], layout.product_fragments, events.product)
         # intp before multiplying: int8 * 13 overflowed for the last referrers (and silently picked row 0)
@@ -393,6 +393,24 @@ _MILLIS_Z = _pad_table([f"{ms:03d}Z".encode() for ms in range(1000)]).view("V4")
 def _second_prefix(second: int) -> np.ndarray:
     """`YYYY-MM-DDTHH:MM:SS.` of an epoch second, as one opaque 20-byte item."""
     return render_timestamps(np.array([second * 1000]))[0, :20].copy().view("V20")
+
+
+def stamp_event_times(rows: np.ndarray, epoch_ms: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> None:
+    """Write timestamps that span many seconds (event time): the 20-byte prefix rendered once per distinct
+    second (a block of 4096 events spans a few hundred), the milliseconds from a table."""
+    if len(epoch_ms) == 0:
+        return
+    seconds = epoch_ms // 1000
+    # Rows come in time order, so the distinct seconds are runs (no sort needed).
+    new_second = np.empty(seconds.size, dtype=bool)
+    new_second[0] = True
+    np.not_equal(seconds[1:], seconds[:-1], out=new_second[1:])
+    distinct = seconds[new_second]
+    index = np.cumsum(new_second) - 1
+    prefixes = render_timestamps(distinct * 1000)[:, :20].copy().view("V20")[:, 0]
+    field = rows[:, column.start : column.stop]
+    np.take(prefixes, index, out=field[:, :20].view("V20")[:, 0], mode="clip")
+    np.take(_MILLIS_Z, epoch_ms - seconds * 1000, out=field[:, 20:24].view("V4")[:, 0], mode="clip")
 
 
 def stamp_timestamps(rows: np.ndarray, epoch_ms: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> None:
