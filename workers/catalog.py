@@ -1,8 +1,9 @@
 """The simulated store: products built once at start-up from the seed, users as pure functions (users.py).
 
-numpy assigns every product attribute; users cost no memory (10M users are as cheap as 1,000); Faker only fills small pools of names (users' and brands') when a
-process needs to render them (the users stream), so a worker that only emits interactions never
-imports it. Equal `ModelConfig`s give equal catalogs in every process.
+numpy assigns every product attribute; users cost no memory (10M users are as cheap as 1,000). Faker
+only fills small pools of names (users' and brands') when a process needs to render them (the users
+stream), so a worker that only emits interactions never imports it. Equal `ModelConfig`s give equal
+catalogs in every process.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from .model import (
     CATEGORIES,
     CATEGORY_PRICES,
     CATEGORY_WEIGHTS,
-    DEVICE_PROFILES,
-    POPULARITY_EXPONENT,
     CHURN_HORIZON_MS,
+    DEVICE_PROFILES,
     MS_PER_DAY,
+    POPULARITY_EXPONENT,
     PURCHASE,
     SEGMENT_MIX,
     SEGMENTS,
@@ -200,7 +201,8 @@ class Catalog:
         word = hash_positions(derive_key(self.config.seed, 0xFAC7), user.astype(np.uint64))
         orders = _poisson(rate * days_active * purchases_per_session, unit(word, 0))
         spend_factor = 0.6 + 0.8 * unit(word, 1)
-        spent = np.where(orders > 0, np.maximum(np.rint(orders * self.mean_purchase_cents * spend_factor), orders * 100), 0)
+        spent = np.rint(orders * self.mean_purchase_cents * spend_factor)
+        spent = np.where(orders > 0, np.maximum(spent, orders * 100), 0)
         gap_days = -np.log(unit(word, 2) + 1e-7) / np.maximum(rate, 1e-9)
         last = np.maximum(end - (gap_days * MS_PER_DAY).astype(np.int64), registered)
         last = np.where(registered <= t, last, -1)
