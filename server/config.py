@@ -74,12 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--socket-rate", type=int, help="events/s per socket client [SOCKET_RATE, default 1000]")
     serve.add_argument("--log-level", help="debug, info, warning [LOG_LEVEL, default info]")
 
-    report = commands.add_parser("report", help="print the realism report: targets beside measured figures")
-    report.add_argument("--events", type=int, default=1_000_000, help="events to generate (default 1000000)")
-    report.add_argument("--seed", type=int, default=7)
-    report.add_argument("--rate", type=int, default=1000, help="stream rate to translate positions into time")
-    report.add_argument("--max-users", type=int, default=100_000)
-    report.add_argument("--max-products", type=int, default=50_000)
+    report = commands.add_parser(
+        "report", help="print the realism report: targets beside measured figures, failing rows marked FAIL "
+        "(exit code 1 when a row fails)")
+    report.add_argument("--events", type=int, default=1_000_000,
+                        help="events to generate and measure, from the stream's first position (default 1000000)")
+    report.add_argument("--seed", type=int, default=7, help="the store's seed (default 7)")
+    report.add_argument("--shard", type=int, default=0, help="the stream's shard, 0-65535 (default 0)")
+    report.add_argument("--start", type=int, default=None,
+                        help="event time of the first position, epoch ms (default 1767225600000 = 2026-01-01Z)")
+    report.add_argument("--max-users", type=int, default=100_000, help="users in the store (default 100000)")
+    report.add_argument("--max-products", type=int, default=50_000, help="products in the store (default 50000)")
+    report.add_argument("--progress", action="store_true",
+                        help="show progress on stderr even when it is not a terminal")
     return parser
 
 

@@ -14,7 +14,6 @@ pa_json = pytest.importorskip("pyarrow.json")
 from clickstream.workers.arrow import interaction_arrow_schema, render_arrow  # noqa: E402
 
 
-
 @pytest.fixture(scope="module")
 def generator() -> EventGenerator:
     # A non-zero shard: ids mix the shard in, and shard 0 would hide a missing shard term.

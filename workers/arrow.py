@@ -3,8 +3,8 @@
 Parsing our own NDJSON back with `pyarrow.json` cost about 5.5 µs a row and was most of what a Spark
 reader spent; building the columns from `Behaviour.events` directly is several times faster. The values
 are the encoder's (`encode.py`), derived the same way: ids from the same keyed hash of (shard, position),
-strings from the same catalog and model tables, the model's event time at millisecond precision. `tests/test_arrow.py` checks
-that a batch equals the parsed NDJSON of the same range, column by column.
+strings from the same catalog and model tables, the model's event time at millisecond precision.
+`tests/test_arrow.py` checks that a batch equals the parsed NDJSON of the same range, column by column.
 
 Types are Spark's Arrow types for the schema's SQL types (INT int32, BIGINT int64, DOUBLE float64,
 TIMESTAMP timestamp('us', 'UTC'), STRING string), every field nullable, as Spark requires of batches a

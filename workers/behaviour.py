@@ -7,9 +7,11 @@ positions can be computed without generating what comes before it, byte-identica
 
 Epochs and the event budget
 ---------------------------
-Event time is cut into epochs (a week for the default store, down to 2 hours for 10M users, so an epoch
-holds at most ~400k events; longer epochs amortise the per-epoch numpy calls of small stores). Sessions belong to the epoch they START in; a session lasts at most an
-hour, so it spills at most into the next epoch. The events of epoch D are those of sessions started in
+Event time is cut into epochs: two days for the default store, a week for small ones, down to 2 hours
+for 10M users, so an epoch holds at most ~100k events (a few MB). The design suggested one day; longer
+epochs for small stores amortise the few hundred numpy calls each epoch costs whatever its size (one-day
+epochs of 20k events ran at half the speed). Sessions belong to the epoch they START in; a session
+lasts at most an hour, so it spills at most into the next epoch. The events of epoch D are those of sessions started in
 D with time before D's end, plus the spill of sessions started in D-1, sorted by time.
 
 How many events the sessions started in epoch e hold, E(e), is a closed form of the expected activity
@@ -94,7 +96,7 @@ ROUNDS = 16  # redraws of a session's user while the drawn one is not active
 # Multiples of two hours, so every epoch holds every phase's windows equally. Small stores take long epochs:
 # each epoch costs a few hundred numpy calls whatever its size, which dominated one-day epochs of 20k events.
 EPOCH_HOURS = (168, 120, 96, 72, 48, 24, 12, 8, 6, 4, 2)
-EPOCH_TARGET_EVENTS = 400_000
+EPOCH_TARGET_EVENTS = 100_000  # ~4 MB per cached epoch; a worker keeps about four
 E_CHUNK = 256  # epochs whose budgets are computed together (always in the same aligned chunks)
 
 
@@ -181,6 +183,11 @@ def page_and_gap(u_page: np.ndarray, u_think: np.ndarray) -> tuple[np.ndarray, n
     page = pages[(u_page * (1 << _TIME_LUT_BITS)).astype(np.intp)]
     think = thinks[(u_think * (1 << _TIME_LUT_BITS)).astype(np.intp)]
     return page, page.astype(np.int64) * 1000 + think
+
+
+def _cart_quantity(u: np.ndarray) -> np.ndarray:
+    """1 (70 %), 2 (20 %) or 3 (10 %) items."""
+    return (1 + (u > 0.7) + (u > 0.9)).astype(np.int8)
 
 
 def planned_events(u: np.ndarray) -> np.ndarray:
@@ -611,11 +618,11 @@ class Behaviour:
         return {
             **{f"s_{name}": value for name, value in sessions.items()},
             "counts": counts2,
-            "rank": rank2,
+            "rank": rank2.astype(np.int32),
             "step": step_of_event[pick].astype(np.int16),
             "time_ms": sessions["start_ms"][rank2] + offset[pick],
             "page": page[pick],
-            "u_qty": unit(word[pick], 2),
+            "cart_quantity": _cart_quantity(unit(word[pick], 2)),
             "counter": counters[pick],
         }
 
@@ -623,6 +630,11 @@ class Behaviour:
 
     def _compute_sessions(self, epoch: int) -> dict[str, np.ndarray]:
         timing = self._timing(epoch)
+        if "counter" not in timing:  # only its times were kept (see below): compute it again
+            timing = self._compute_timing(epoch)
+        # Once the funnel is done, the timing cache needs only the times (for spills and position_at):
+        # keeping whole timings of four week-long epochs cost ~50 MB per worker.
+        self._timings[epoch] = {"time_ms": timing["time_ms"]}
         cat, users = self.catalog, self.users
         rank, counts = timing["rank"], timing["counts"]
         n_sessions = timing["s_user"].size
@@ -644,8 +656,7 @@ class Behaviour:
         u_other = np.clip((u_pref - PREFERENCE_SHARE) / (1 - PREFERENCE_SHARE), 0, 1 - 1e-12)
         category = np.where(preferred, pref_category, _draw(self._category_table, u_other)).astype(np.int64)
         candidate = cat.pick_products(category, unit(w2, 1), unit(w2, 2))
-        u_qty = timing["u_qty"]
-        cart_quantity = (1 + (u_qty > 0.7) + (u_qty > 0.9)).astype(np.int8)
+        cart_quantity = timing["cart_quantity"]
         type_row = (s_segment[rank].astype(np.int32) * (6 << TYPE_BITS)
                     + (w3 & np.uint64((1 << TYPE_BITS) - 1)).astype(np.int32))
 
