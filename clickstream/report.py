@@ -360,7 +360,7 @@ def _field_errors(e: dict[str, Any]) -> int:
     else:
         errors += e["duration"] is not None
     errors += e["page_url"] != f"/products/{e['category']}/{e['product_id']}"
-    return errors
+    return int(errors)
 
 
 def _catalog_inconsistencies(generator: EventGenerator) -> int:

@@ -149,7 +149,7 @@ def hour_of_week_activity() -> np.ndarray:
     hourly = np.asarray(HOURLY_ACTIVITY)
     weekend = WEEKEND_FACTOR * np.roll(hourly, WEEKEND_MORNING_SHIFT_H)
     week = np.concatenate([hourly] * 5 + [weekend] * 2)
-    return week / week.mean()
+    return np.asarray(week / week.mean())
 
 
 def hour_of_week(time_ms: np.ndarray) -> np.ndarray:
@@ -194,7 +194,7 @@ def planned_events(u: np.ndarray) -> np.ndarray:
     """Geometric number of planned events, mean MEAN_SESSION_EVENTS, at most MAX_SESSION_EVENTS."""
     q = 1.0 / MEAN_SESSION_EVENTS
     n = 1 + np.floor(np.log1p(-np.minimum(u, 1 - 1e-12)) / np.log1p(-q))
-    return np.minimum(n, MAX_SESSION_EVENTS).astype(np.int64)
+    return np.asarray(np.minimum(n, MAX_SESSION_EVENTS).astype(np.int64))
 
 
 @lru_cache(maxsize=1)
@@ -250,7 +250,7 @@ def _transitions(target: np.ndarray) -> np.ndarray:
 def _age_weights(pmf: np.ndarray) -> np.ndarray:
     """Share of all events that are a session's (a+1)-th event: proportional to P(length > a)."""
     survival = pmf[::-1].cumsum()[::-1]
-    return survival / survival.sum()
+    return np.asarray(survival / survival.sum())
 
 
 def realised_mix(matrix: np.ndarray, age_weights: np.ndarray) -> np.ndarray:
@@ -317,7 +317,7 @@ def _next_type_table(cumulative: np.ndarray) -> np.ndarray:
     """Flat int8 table: index (segment * 6 + previous) * 4096 + floor(u * 4096) -> next type."""
     centres = (np.arange(1 << TYPE_BITS) + 0.5) / (1 << TYPE_BITS)
     kinds = (centres[None, None, :, None] >= cumulative[:, :, None, :4]).sum(axis=3)
-    return kinds.astype(np.int8).ravel()
+    return np.asarray(kinds.astype(np.int8).ravel())
 
 
 def _lookup_table(shares: list[float]) -> np.ndarray:
@@ -492,6 +492,7 @@ class Behaviour:
             return value
         assert callable(compute)
         value = compute(key)
+        assert isinstance(value, dict)
         cache[key] = value
         while len(cache) > size:
             cache.popitem(last=False)
@@ -552,8 +553,8 @@ class Behaviour:
             slot = np.searchsorted(phase_cdf, phase + u_window, side="right") - phase * per_phase
             j = phase + PHASES * np.minimum(slot, per_phase - 1)
             t = start + j * WINDOW_MS + (unit(word, 2) * WINDOW_MS).astype(np.int64)
-            registered = users.registered_ms(candidate)
-            ok = (candidate < users.n) & (registered <= t) & (t < registered + users.lifetime_ms(life, their_class))
+            joined = users.registered_ms(candidate)
+            ok = (candidate < users.n) & (joined <= t) & (t < joined + users.lifetime_ms(life, their_class))
             hit = pending[ok]
             user[hit], start_ms[hit], window[hit] = candidate[ok], t[ok], j[ok]
             pending = pending[~ok]

@@ -166,7 +166,7 @@ class Catalog:
         size = np.where(empty, self.n_products, size)
         slot = start + (u_slot * size).astype(np.int64)
         slot = np.where(u_accept < self.alias_accept[slot], slot, self.alias_other[slot])
-        return self.category_products[slot]
+        return np.asarray(self.category_products[slot])
 
     # ---- rendering helpers shared by the users stream and the encoder ----
 
@@ -342,4 +342,4 @@ def _erfinv(x: np.ndarray) -> np.ndarray:
     a = 0.147
     ln = np.log(1 - x * x)
     first = 2 / (np.pi * a) + ln / 2
-    return np.sign(x) * np.sqrt(np.sqrt(first * first - ln / a) - first)
+    return np.asarray(np.sign(x) * np.sqrt(np.sqrt(first * first - ln / a) - first))

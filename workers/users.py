@@ -106,25 +106,25 @@ class Users:
 
         unconverted = unconverted_session_share()
         base = np.array(BASE_CHURN_PER_DAY)[CLASS_SEGMENT]
-        return base + CHURN_PER_UNCONVERTED_SESSION * CLASS_SESSIONS_PER_DAY * unconverted[CLASS_SEGMENT]
+        return np.asarray(base + CHURN_PER_UNCONVERTED_SESSION * CLASS_SESSIONS_PER_DAY * unconverted[CLASS_SEGMENT])
 
     # ---- classes ----
 
     def _rotation(self, block: np.ndarray) -> np.ndarray:
-        return self._rotations[np.minimum(block, self.blocks)]
+        return np.asarray(self._rotations[np.minimum(block, self.blocks)])
 
     def klass(self, user: np.ndarray) -> np.ndarray:
         user = np.asarray(user, dtype=np.int64)
         slot = (user % BLOCK + self._rotation(user // BLOCK)) % BLOCK
-        return CLASS_OF_SLOT[slot]
+        return np.asarray(CLASS_OF_SLOT[slot])
 
     def segment(self, user: np.ndarray) -> np.ndarray:
-        return CLASS_SEGMENT[self.klass(user)]
+        return np.asarray(CLASS_SEGMENT[self.klass(user)])
 
     def user_of(self, block: np.ndarray, klass: np.ndarray, u_slot: np.ndarray) -> np.ndarray:
         """The user in `block` at a uniformly drawn slot of class `klass` (may be >= n in the last block)."""
         slot = CLASS_FIRST_SLOT[klass] + (u_slot * CLASS_SLOTS[klass]).astype(np.int64)
-        return block * BLOCK + (slot - self._rotation(block)) % BLOCK
+        return np.asarray(block * BLOCK + (slot - self._rotation(block)) % BLOCK)
 
     def life_word(self, user: np.ndarray) -> np.ndarray:
         """The hash behind a user's lifetime (bits 0-20) and phase (bits 62-63)."""
@@ -140,10 +140,10 @@ class Users:
 
     def lifetime_ms(self, life_word: np.ndarray, klass: np.ndarray) -> np.ndarray:
         days = -np.log(_u(life_word, 0)) / self.class_hazard_per_day[klass]
-        return np.minimum(days * MS_PER_DAY, 2.0**61).astype(np.int64)
+        return np.asarray(np.minimum(days * MS_PER_DAY, 2.0**61).astype(np.int64))
 
     def sessions_per_day(self, user: np.ndarray) -> np.ndarray:
-        return CLASS_SESSIONS_PER_DAY[self.klass(user)]
+        return np.asarray(CLASS_SESSIONS_PER_DAY[self.klass(user)])
 
     # ---- lifecycle ----
 
@@ -160,7 +160,7 @@ class Users:
     def churn_ms(self, user: np.ndarray) -> np.ndarray:
         """When the user stops coming back: registration + an exponential lifetime of the class's hazard."""
         user = np.asarray(user, dtype=np.int64)
-        return self.registered_ms(user) + self.lifetime_ms(self.life_word(user), self.klass(user))
+        return np.asarray(self.registered_ms(user) + self.lifetime_ms(self.life_word(user), self.klass(user)))
 
     def alive(self, user: np.ndarray, time_ms: np.ndarray) -> np.ndarray:
         user = np.asarray(user, dtype=np.int64)
