@@ -306,22 +306,24 @@ def _time_figures(t: np.ndarray, session: np.ndarray, user: np.ndarray, segment:
 
 def _purchase_ratio(generator: EventGenerator, t: np.ndarray, user: np.ndarray, segment: np.ndarray,
                     kind: np.ndarray, active: np.ndarray) -> dict[str, float]:
-    """Per segment: purchases in the stream / what the catalog's figures as of the start predict for the same
-    users (each one's orders per active day x the days covered). Users active at the start for at least
+    """Per segment: purchases in the stream / what the catalog's figures as of the start predict for the
+    same users (each one's orders per active day x its days in the sample before it churns). Users active at the start for at least
     30 days only: a newer user's catalog rate is mostly noise."""
     catalog = generator.catalog
     ids = np.flatnonzero(active)
     facts = catalog.user_facts(ids, generator.start_ms)
     active_days = (generator.start_ms - facts["registered_ms"]) / MS_PER_DAY
     eligible = active_days >= 30
-    days = (t.max() - t.min()) / MS_PER_DAY if t.size else 0.0
+    # Each user's days in the sample before churning: a user who leaves mid-way buys for that long only.
+    end = int(t.max()) if t.size else generator.start_ms
+    days = np.clip(np.minimum(facts["churn_ms"], end) - generator.start_ms, 0, None) / MS_PER_DAY
     chosen = np.zeros(catalog.n_users, dtype=bool)
     chosen[ids[eligible]] = True
     bought = (kind == 3) & chosen[user]
     ratio = {}
     for k, name in enumerate(SEGMENTS):
         mine = eligible & (facts["segment"] == k)
-        expected = (facts["order_count"][mine] / active_days[mine]).sum() * days / generator.behaviour.partitions
+        expected = (facts["order_count"][mine] / active_days[mine] * days[mine]).sum() / generator.behaviour.partitions
         ratio[name] = float((bought & (segment == k)).sum() / expected) if expected else 0.0
     return ratio
 
