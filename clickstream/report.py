@@ -307,8 +307,8 @@ def _time_figures(t: np.ndarray, session: np.ndarray, user: np.ndarray, segment:
 def _purchase_ratio(generator: EventGenerator, t: np.ndarray, user: np.ndarray, segment: np.ndarray,
                     kind: np.ndarray, active: np.ndarray) -> dict[str, float]:
     """Per segment: purchases in the stream / what the catalog's figures as of the start predict for the
-    same users (each one's orders per active day x its days in the sample before it churns). Users active at the start for at least
-    30 days only: a newer user's catalog rate is mostly noise."""
+    same users (each one's orders per active day x its days in the sample before it churns). Users active
+    at the start for at least 30 days only: a newer user's catalog rate is mostly noise."""
     catalog = generator.catalog
     ids = np.flatnonzero(active)
     facts = catalog.user_facts(ids, generator.start_ms)
