@@ -530,16 +530,22 @@ class Behaviour:
         n_windows = self.epoch_ms // WINDOW_MS
         window_start = start + np.arange(n_windows, dtype=np.int64) * WINDOW_MS
         window_weight = hour_of_week_activity()[hour_of_week(window_start)].reshape(-1, PHASES).T
-        phase_cdf = np.cumsum(window_weight, axis=1)
-        phase_cdf = (phase_cdf / phase_cdf[:, -1:] + np.arange(PHASES)[:, None]).ravel()
         per_phase = n_windows // PHASES
+        # Per phase, a 4096-quantile table of its windows (weighted by activity): a gather, not a search.
+        phase_cdf = np.cumsum(window_weight, axis=1)
+        phase_cdf /= phase_cdf[:, -1:]
+        centres = (np.arange(_LUT_SIZE) + 0.5) / _LUT_SIZE
+        window_lut = np.stack([np.minimum(np.searchsorted(cdf, centres, side="right"), per_phase - 1)
+                               for cdf in phase_cdf]).ravel()
         registered = users.registered_by(start + self.epoch_ms - 1)
         blocks = -(-registered // BLOCK)
         own_blocks = max(0, -(-(blocks - self.partition) // self.partitions))
         user = np.full(n_draw, -1, dtype=np.int64)
         start_ms = np.zeros(n_draw, dtype=np.int64)
         window = np.zeros(n_draw, dtype=np.int64)
+        window_u = (unit(word_a, 1) * _LUT_SIZE).astype(np.int64)
         pending = np.arange(n_draw) if own_blocks else np.arange(0)
+        end = start + self.epoch_ms
         for r in range(ROUNDS):
             if pending.size == 0:
                 break
@@ -548,16 +554,20 @@ class Behaviour:
             their_class = klass[pending]
             candidate = users.user_of(block, their_class, unit(word, 1))
             life = users.life_word(candidate)
-            phase = users.phase_of(life)
-            u_window = unit(word_a[pending], 1)
-            slot = np.searchsorted(phase_cdf, phase + u_window, side="right") - phase * per_phase
-            j = phase + PHASES * np.minimum(slot, per_phase - 1)
-            t = start + j * WINDOW_MS + (unit(word, 2) * WINDOW_MS).astype(np.int64)
             joined = users.registered_ms(candidate)
-            ok = (candidate < users.n) & (joined <= t) & (t < joined + users.lifetime_ms(life, their_class))
-            hit = pending[ok]
-            user[hit], start_ms[hit], window[hit] = candidate[ok], t[ok], j[ok]
-            pending = pending[~ok]
+            leaves = joined + users.lifetime_ms(life, their_class)
+            # Most rejections are users gone long before the epoch: only those active in it get a start time.
+            near = np.flatnonzero((candidate < users.n) & (joined < end) & (leaves > start))
+            phase = users.phase_of(life[near])
+            j = phase + PHASES * window_lut[phase * _LUT_SIZE + window_u[pending[near]]]
+            t = start + j * WINDOW_MS + (unit(word[near], 2) * WINDOW_MS).astype(np.int64)
+            inside = (joined[near] <= t) & (t < leaves[near])
+            accepted = near[inside]
+            hit = pending[accepted]
+            user[hit], start_ms[hit], window[hit] = candidate[accepted], t[inside], j[inside]
+            keep = np.ones(pending.size, dtype=bool)
+            keep[accepted] = False
+            pending = pending[keep]
         valid = np.flatnonzero(user >= 0)
         # One session per user and window: keep the first draw.
         _, first = np.unique(user[valid] * 4096 + window[valid], return_index=True)  # <= 2048 h of windows
