@@ -65,7 +65,7 @@ def test_steady_state_start(figures: Figures) -> None:
 
 
 def test_users_differ_and_come_and_go(figures: Figures) -> None:
-    assert figures.top10pct_user_share >= 0.5
+    assert figures.top10pct_user_share >= 0.5 and figures.model_top10pct_share >= 0.5
     spu, ppu = figures.segment_sessions_per_user, figures.segment_purchases_per_user
     assert spu["premium"] > spu["power"] > spu["casual"]
     assert ppu["premium"] > ppu["power"] > ppu["regular"] > ppu["casual"]
@@ -151,3 +151,25 @@ def test_ten_million_users_cost_little_and_start_fast() -> None:
     seconds, epoch_ms, _ = out.stdout.split()
     assert float(seconds) < 10
     assert int(epoch_ms) < MS_PER_DAY  # a big store takes short epochs (at most ~400k events each)
+
+
+def test_a_short_report_judges_only_what_its_sample_can_show(generator: EventGenerator) -> None:
+    short = measure(generator, 5_000)
+    assert failed_rows(short) == []
+    undecided = {name for name, _t, _m, ok in short.rows if ok is None}
+    assert "busiest / quietest hour of day" in undecided and "top 10% of users' share of events" in undecided
+    assert short.mix_tolerance_pp > 1.5  # widened by the standard error of a small sample
+    assert short.model_top10pct_share >= 0.5
+
+
+def test_a_failing_row_is_marked_fail(figures: Figures) -> None:
+    from dataclasses import replace
+
+    from clickstream.report import _rows, format_report
+
+    broken = replace(figures, view_gap_coherence=0.9)
+    broken.rows = _rows(broken, SMALL)
+    assert failed_rows(broken) == ["view-gap coherence (next event >= duration later)"]
+    text = format_report(broken, 1.0, SMALL)
+    assert "FAIL" in text and "1 FAILED" in text
+    assert "FAIL" not in format_report(figures, 1.0, SMALL)
