@@ -7,8 +7,8 @@ positions can be computed without generating what comes before it, byte-identica
 
 Epochs and the event budget
 ---------------------------
-Event time is cut into epochs: two days for the default store, a week for small ones, down to 2 hours
-for 10M users, so an epoch holds at most ~100k events (a few MB). The design suggested one day; longer
+Event time is cut into epochs: four days for the default store, a week for small ones, down to 2 hours
+for 10M users, so an epoch holds at most ~200k events (~8 MB). The design suggested one day; longer
 epochs for small stores amortise the few hundred numpy calls each epoch costs whatever its size (one-day
 epochs of 20k events ran at half the speed). Sessions belong to the epoch they START in; a session
 lasts at most an hour, so it spills at most into the next epoch. The events of epoch D are those of sessions started in
@@ -96,7 +96,7 @@ ROUNDS = 16  # redraws of a session's user while the drawn one is not active
 # Multiples of two hours, so every epoch holds every phase's windows equally. Small stores take long epochs:
 # each epoch costs a few hundred numpy calls whatever its size, which dominated one-day epochs of 20k events.
 EPOCH_HOURS = (168, 120, 96, 72, 48, 24, 12, 8, 6, 4, 2)
-EPOCH_TARGET_EVENTS = 100_000  # ~4 MB per cached epoch; a worker keeps about four
+EPOCH_TARGET_EVENTS = 200_000  # ~8 MB per cached epoch; a worker keeps three or four
 E_CHUNK = 256  # epochs whose budgets are computed together (always in the same aligned chunks)
 
 

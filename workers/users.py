@@ -196,7 +196,10 @@ class Users:
         return age, gender, profile.astype(np.int8)
 
     def profile(self, user: np.ndarray) -> np.ndarray:
-        return self.demographics(user)[2]
+        """The user's own device profile (as `demographics` gives it, without the age and gender)."""
+        word = hash_positions(self._k_demo, np.asarray(user, dtype=np.uint64))
+        index = np.searchsorted(self._profile_cdf, _u(word, 2), side="right")
+        return np.minimum(index, len(DEVICE_PROFILES) - 1).astype(np.int8)
 
     def city(self, user: np.ndarray) -> np.ndarray:
         word = hash_positions(self._k_place, np.asarray(user, dtype=np.uint64))
