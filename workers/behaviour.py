@@ -725,9 +725,11 @@ class Behaviour:
         own = self._session_epoch(epoch)
         t_own = own["time_ms"]
         take_own = np.flatnonzero((t_own < end) & (t_own >= low))
-        # Sort key: time within the epoch, then spill before own, then layout order (all unique).
-        key_spill = ((t_spill[take_spill] - start).astype(np.uint64) << np.uint64(24)) | take_spill.astype(np.uint64)
-        key_own = (((t_own[take_own] - start).astype(np.uint64) << np.uint64(24))
-                   | np.uint64(1 << 23) | take_own.astype(np.uint64))
-        order = np.argsort(np.concatenate([key_spill, key_own]))
+        # Sort key: time within the epoch, then the place in [spill, own] (spill first, then layout order):
+        # unique, so sorting the keys (about twice as fast as argsort) and masking gives the order.
+        rel = np.concatenate([t_spill[take_spill], t_own[take_own]]) - start
+        assert rel.size < 1 << 24, "an epoch must hold fewer than 16M events"
+        key = (rel.astype(np.uint64) << np.uint64(24)) | np.arange(rel.size, dtype=np.uint64)
+        key.sort()
+        order = (key & np.uint64((1 << 24) - 1)).astype(np.intp)
         return {name: np.concatenate([spill_part[name], own[name][take_own]])[order] for name in Events.STORED}
