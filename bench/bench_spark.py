@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from clickstream.definition import StreamDefinition
+    from clickstream.connectors.offsets import SparkStream
 
 COMPONENT_ROWS = 50_000
 COMPONENT_SECONDS = 3.0
@@ -66,13 +66,13 @@ def _repeat(work: Callable[[], int], seconds: float) -> tuple[int, float]:
 def components(args: argparse.Namespace) -> list[Result]:
     """The per-request pieces of a Spark task, measured on one core."""
     from clickstream.connectors.fetch import parse_ndjson, render_range
-    from clickstream.definition import StreamDefinition
+    from clickstream.connectors.offsets import SparkStream
     from clickstream.limits import DEFAULT_START_MS
     from clickstream.workers.arrow import interaction_arrow_schema
     from clickstream.workers.generator import render_ndjson
 
     schema = interaction_arrow_schema()
-    definition = StreamDefinition(args.seed, 0, DEFAULT_START_MS, 1_000_000)
+    definition = SparkStream(args.seed, 0, DEFAULT_START_MS, 1_000_000)
     results: list[Result] = []
     catalog = {"max_users": args.max_users, "max_products": args.max_products}
 
@@ -95,7 +95,7 @@ def components(args: argparse.Namespace) -> list[Result]:
 
     def ndjson_at(first: int) -> bytes:
         return render_ndjson(seed=definition.seed, shard=0, first_seq=first, count=COMPONENT_ROWS,
-                             start_ms=definition.start_ms, event_rate=definition.event_rate_eps, **catalog)
+                             start_ms=definition.start_ms, **catalog)
 
     def ndjson() -> int:
         ndjson_at(advance())
@@ -118,7 +118,7 @@ def components(args: argparse.Namespace) -> list[Result]:
     return results
 
 
-def _fetch_component(url: str, definition: StreamDefinition, advance: Callable[[], int]) -> Result:
+def _fetch_component(url: str, definition: SparkStream, advance: Callable[[], int]) -> Result:
     """What an HTTP-mode task does per request: GET a format=arrow range from the server, read the IPC stream."""
     import pyarrow as pa
     import pyarrow.ipc as pa_ipc

@@ -46,12 +46,17 @@ def main() -> None:
     cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started_wall
     events = position - args.block
     memory = process.memory_full_info()
+    end_ms = int(generator.behaviour.events(position, 1).time_ms[0])
+    days = (end_ms - generator.start_ms) / 86_400_000
 
     rows = [
         ("catalog + encoder build", f"{build_cpu:.2f} s CPU ({build_wall:.2f} s wall)",
          f"{config.max_users:,} users, {config.max_products:,} products"),
         ("generate + encode", f"{events / cpu:,.0f} events/s per core",
          f"{events:,} events in {cpu:.1f} s CPU; {events / wall:,.0f}/s wall"),
+        ("event time covered", f"{days:.1f} days",
+         f"by {position:,} events; {generator.behaviour.epoch_ms / 3.6e6:.0f} h epochs; "
+         f"A(t) there {generator.events_per_second(end_ms):.2f} events/s"),
         ("bytes per event", f"{generator.row_bytes} B",
          f"{events * generator.row_bytes / cpu / 1e6:,.0f} MB/s per core"),
         ("worker memory", f"RSS {memory.rss / 2**20:.0f} MiB, USS {memory.uss / 2**20:.0f} MiB",

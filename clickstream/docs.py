@@ -28,11 +28,29 @@ def _settings() -> str:
     return markdown_table()
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"params": _params, "settings": _settings}
+# The README's report sample: `clickstream report --events 1000000 --seed 7` (about 45 days of the store).
+REPORT_EVENTS = 1_000_000
+
+
+def _report() -> str:
+    from .report import format_report, measure
+    from .workers.generator import EventGenerator
+    from .workers.model import ModelConfig
+
+    config = ModelConfig()
+    return "```\n" + format_report(measure(EventGenerator(config), REPORT_EVENTS), None, config) + "\n```"
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"params": _params, "settings": _settings, "report": _report}
 
 
 def _pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"(<!-- generated: {name} -->\n)(.*?)(<!-- end: {name} -->)", re.S)
+
+
+def rendered(name: str) -> str:
+    """What block `name` should hold, as the code writes it now."""
+    return BLOCKS[name]().rstrip("\n") + "\n"
 
 
 def block(text: str, name: str) -> str | None:
@@ -43,8 +61,8 @@ def block(text: str, name: str) -> str | None:
 
 def rewrite(text: str, names: tuple[str, ...] | None = None) -> str:
     for name in names or tuple(BLOCKS):
-        content = BLOCKS[name]().rstrip("\n") + "\n"
-        text = _pattern(name).sub(lambda m, c=content: m.group(1) + c + m.group(3), text)
+        content = rendered(name)
+        text = _pattern(name).sub(lambda match: match.group(1) + content + match.group(3), text)  # noqa: B023
     return text
 
 

@@ -19,8 +19,8 @@ MAX_TIMESTAMP_MS: Final[int] = 253_402_300_799_999
 # so that a replay without `start` is identical.
 DEFAULT_START_MS: Final[int] = 1_767_225_600_000
 DEFAULT_SEED: Final[int] = 7
-# Events per second of event time in a seeded stream (`event_rate`; Spark's `rowsPerSecond`).
-DEFAULT_EVENT_RATE_EPS: Final[int] = 1000
-MAX_EVENT_RATE_EPS: Final[int] = 10_000_000
+# A seeded stream's positions cover this much event time from its start (about 855 million positions
+# of the default store), and never past the year 9999.
+SEEDED_HORIZON_MS: Final[int] = 100 * 365 * 86_400_000
 # One unpaced seeded request (no `rate`) delivers at most this many events.
 MAX_UNPACED_COUNT: Final[int] = 10_000_000

@@ -1,6 +1,6 @@
 """Getting one offset range's events into Arrow: fetch them (HTTP) or render them (in process).
 
-Both ways give the same values for the same (definition, positions), so a range read over HTTP and one
+Both ways give the same values for the same (stream, positions), so a range read over HTTP and one
 generated inside an executor give identical rows; that, plus offsets that name positions, is what makes
 a replayed micro-batch identical. Neither parses JSON any more: the server answers `format=arrow` with an
 Arrow IPC stream, and executors build Arrow columns straight from the generator's arrays
@@ -23,8 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as pa_ipc
 import pyarrow.json as pa_json
 
-from ..definition import StreamDefinition
-from .offsets import OffsetRange, sub_ranges
+from .offsets import OffsetRange, SparkStream, sub_ranges
 
 STREAM_PATH: Final[str] = "/stream/interactions"
 # A failed request is simply repeated: the server returns the same bytes for the same range.
@@ -50,17 +49,16 @@ NDJSON: Final[str] = "ndjson"
 ACCEPT: Final[dict[str, str]] = {ARROW: "application/vnd.apache.arrow.stream", NDJSON: "application/x-ndjson"}
 
 
-def request_target(base_path: str, definition: StreamDefinition, first_seq: int, count: int,
+def request_target(base_path: str, stream: SparkStream, first_seq: int, count: int,
                    fmt: str = ARROW) -> str:
     """Path and query of `GET /stream/interactions` for events first_seq .. first_seq + count - 1."""
     query = urlencode(
         {
-            "seed": definition.seed,
-            "shard": definition.shard,
+            "seed": stream.seed,
+            "shard": stream.shard,
             "offset": first_seq,
             "count": count,
-            "start": definition.start_ms,
-            "event_rate": definition.event_rate_eps,
+            "start": stream.start_ms,
             "format": fmt,
         }
     )
@@ -94,13 +92,13 @@ class HttpRangeClient:
             self._conn.close()
             self._conn = None
 
-    def get(self, definition: StreamDefinition, first_seq: int, count: int) -> bytes:
+    def get(self, stream: SparkStream, first_seq: int, count: int) -> bytes:
         """The body for the range in `self.format`; retried on connection errors (the answer is deterministic).
 
         A 400 that names `format` while asking for Arrow switches this client to NDJSON and asks again.
         """
         for attempt in range(1, HTTP_ATTEMPTS + 1):
-            target = request_target(self._base_path, definition, first_seq, count, self.format)
+            target = request_target(self._base_path, stream, first_seq, count, self.format)
             try:
                 conn = self._connection()
                 conn.request("GET", target, headers={"Accept": ACCEPT[self.format]})
@@ -111,7 +109,7 @@ class HttpRangeClient:
                     raise _ServerError(f"{response.status} {response.reason}: {body[:300]!r}")
                 if response.status == 400 and self.format == ARROW and _names_format(body):
                     self.format = NDJSON
-                    return self.get(definition, first_seq, count)
+                    return self.get(stream, first_seq, count)
                 if response.status != 200:  # a 4xx will not change on a retry
                     raise RangeReadError(f"GET {target} answered {response.status} {response.reason}: {body[:300]!r}")
                 return body
@@ -123,9 +121,9 @@ class HttpRangeClient:
                 time.sleep(RETRY_BACKOFF_S * (attempt - 1))
         raise AssertionError("unreachable")
 
-    def get_table(self, definition: StreamDefinition, first_seq: int, count: int, schema: pa.Schema) -> pa.Table:
+    def get_table(self, stream: SparkStream, first_seq: int, count: int, schema: pa.Schema) -> pa.Table:
         """The range as a table of exactly `schema`, whichever format the server answered in."""
-        body = self.get(definition, first_seq, count)
+        body = self.get(stream, first_seq, count)
         if self.format == NDJSON:
             return parse_ndjson(body, schema)
         return conform(pa_ipc.open_stream(pa.py_buffer(body)).read_all(), schema)
@@ -147,7 +145,7 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
-def render_range(definition: StreamDefinition, first_seq: int, count: int, max_users: int, max_products: int,
+def render_range(stream: SparkStream, first_seq: int, count: int, max_users: int, max_products: int,
                  schema: pa.Schema) -> pa.Table:
     """The range's events generated in this process, as a table of `schema` (no JSON on the way).
 
@@ -159,12 +157,11 @@ def render_range(definition: StreamDefinition, first_seq: int, count: int, max_u
     from clickstream.workers.arrow import render_arrow_seeded
 
     batch = render_arrow_seeded(
-        seed=definition.seed,
-        shard=definition.shard,
+        seed=stream.seed,
+        shard=stream.shard,
         first_seq=first_seq,
         count=count,
-        start_ms=definition.start_ms,
-        event_rate=definition.event_rate_eps,
+        start_ms=stream.start_ms,
         max_users=max_users,
         max_products=max_products,
     )
@@ -222,10 +219,10 @@ def read_range(
     try:
         for first_seq, count in sub_ranges(part.first_seq, part.count, rows_per_request):
             if client is not None:
-                table = client.get_table(part.definition, first_seq, count, schema)
+                table = client.get_table(part.stream, first_seq, count, schema)
                 source = f"{url}{STREAM_PATH}"
             else:
-                table = render_range(part.definition, first_seq, count, max_users, max_products, schema)
+                table = render_range(part.stream, first_seq, count, max_users, max_products, schema)
                 source = "render_arrow"
             check_positions(table, first_seq, count, source)
             yield from table.to_batches(max_chunksize=SPARK_BATCH_ROWS)

@@ -1,12 +1,13 @@
-"""Offsets and offset ranges of a stream (`clickstream.definition`): the arithmetic behind the Spark source.
+"""Offsets and offset ranges of a stream read by Spark: the arithmetic behind the Spark source.
 
-A stream is (seed, shard, start time, event rate): Spark's `rowsPerSecond` is the event rate. Event k of a
-stream has event time `start_ms + floor(k * 1000 / rate)`, so at wall time `now` the events
-`0 .. latest - 1` exist, with `latest = floor((now_ms - start_ms) * rate / 1000)`. Nothing is asked of a
-server to plan a batch: the latest position is computed from the definition and the clock, which is what
+Spark reads a seeded stream (`clickstream.definition`: seed, shard, start time) at `rowsPerSecond`: at wall
+time `now` the positions `0 .. latest - 1` are available, with
+`latest = floor((now_ms - start_ms) * rowsPerSecond / 1000)`. Their timestamps are the store's own event
+time (which runs at rowsPerSecond / the store's events per second times the wall clock). Nothing is asked
+of a server to plan a batch: the latest position is computed from the stream and the clock, which is what
 lets Spark build as many reader instances as it likes (driver, executors, after a restart) and have them agree.
 
-An offset is the definition plus the next position to read, as flat JSON:
+An offset is the stream plus the next position to read, as flat JSON:
 `{"seed": 7, "shard": 0, "start_ms": 1700000000000, "rate": 1000, "seq": 12000}`. Spark writes it to the
 checkpoint, so a restarted query keeps the start time it first chose even when the user let it default
 to "now". Nothing here imports pyspark or pyarrow, so it is unit-testable on its own.
@@ -19,15 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..definition import StreamDefinition
-from ..limits import (
-    DEFAULT_EVENT_RATE_EPS,
-    DEFAULT_SEED,
-    MAX_EVENT_RATE_EPS,
-    MAX_SEED,
-    MAX_SHARD,
-    MAX_UNPACED_COUNT,
-)
+from ..definition import StreamDefinition, check_range
+from ..limits import DEFAULT_SEED, MAX_SEED, MAX_SHARD, MAX_UNPACED_COUNT
 from ..times import parse_time_ms
 from ..workers.model import ModelConfig
 
@@ -40,7 +34,33 @@ DEFAULT_MAX_PRODUCTS: Final[int] = ModelConfig().max_products
 DEFAULT_ROWS_PER_REQUEST: Final[int] = 50_000
 DEFAULT_TIMEOUT_S: Final[float] = 60.0
 
+DEFAULT_ROWS_PER_SECOND: Final[int] = 1000
+MAX_ROWS_PER_SECOND: Final[int] = 10_000_000
+
 Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class SparkStream:
+    """A seeded stream and the rate Spark reads it at: what a checkpointed offset names."""
+
+    seed: int
+    shard: int
+    start_ms: int
+    rows_per_second: int
+
+    def __post_init__(self) -> None:
+        self.definition  # noqa: B018  (validates seed, shard and start)
+        check_range("rowsPerSecond", self.rows_per_second, 1, MAX_ROWS_PER_SECOND)
+
+    @property
+    def definition(self) -> StreamDefinition:
+        return StreamDefinition(self.seed, self.shard, self.start_ms)
+
+    def latest(self, wall_ms: int) -> int:
+        """Number of positions available at `wall_ms` (0 before the start)."""
+        # Integer arithmetic: the same answer on every machine, however far from the start.
+        return max(0, (wall_ms - self.start_ms) * self.rows_per_second // 1000)
 
 
 def now_ms(clock: Clock = time.time) -> int:
@@ -48,24 +68,24 @@ def now_ms(clock: Clock = time.time) -> int:
     return int(clock() * 1000)
 
 
-def offset_json(definition: StreamDefinition, seq: int) -> dict[str, Any]:
+def offset_json(stream: SparkStream, seq: int) -> dict[str, Any]:
     """The JSON offset of position `seq`; keys in one fixed order, since Spark compares the text."""
     return {
-        "seed": definition.seed,
-        "shard": definition.shard,
-        "start_ms": definition.start_ms,
-        "rate": definition.event_rate_eps,
+        "seed": stream.seed,
+        "shard": stream.shard,
+        "start_ms": stream.start_ms,
+        "rate": stream.rows_per_second,
         "seq": seq,
     }
 
 
-def from_offset(offset: Mapping[str, Any]) -> tuple[StreamDefinition, int]:
-    """The definition and next position stored in an offset."""
+def from_offset(offset: Mapping[str, Any]) -> tuple[SparkStream, int]:
+    """The stream and next position stored in an offset."""
     try:
-        definition = StreamDefinition(
+        stream = SparkStream(
             int(offset["seed"]), int(offset["shard"]), int(offset["start_ms"]), int(offset["rate"])
         )
-        return definition, int(offset["seq"])
+        return stream, int(offset["seq"])
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"not a clickstream offset: {dict(offset)!r} ({e})") from None
 
@@ -74,14 +94,14 @@ def from_offset(offset: Mapping[str, Any]) -> tuple[StreamDefinition, int]:
 class SourceOptions:
     """The data source's options, parsed and validated once (Spark passes every value as a string).
 
-    `start_ms` and the rest of the definition are None where the user did not set them: a restarted
+    `start_ms` and the rest of the stream are None where the user did not set them: a restarted
     query then takes them from its checkpointed offset instead of complaining about a mismatch.
     """
 
     url: str | None = None
     seed: int | None = None
     shard: int | None = None
-    event_rate_eps: int | None = None  # rowsPerSecond
+    rows_per_second: int | None = None
     start_ms: int | None = None
     num_partitions: int = DEFAULT_PARTITIONS
     max_users: int = DEFAULT_MAX_USERS
@@ -130,7 +150,7 @@ class SourceOptions:
             url=url.rstrip("/") if url else None,
             seed=integer("seed", 0, MAX_SEED),
             shard=integer("shard", 0, MAX_SHARD),
-            event_rate_eps=integer("rowspersecond", 1, MAX_EVENT_RATE_EPS),
+            rows_per_second=integer("rowspersecond", 1, MAX_ROWS_PER_SECOND),
             start_ms=_start_time(o["starttime"]) if "starttime" in o else None,
             num_partitions=integer("numpartitions", 1) or DEFAULT_PARTITIONS,
             max_users=integer("maxusers", 1) or DEFAULT_MAX_USERS,
@@ -143,16 +163,16 @@ class SourceOptions:
             count=integer("count", 0),
         )
 
-    def definition(self, default_start_ms: int) -> StreamDefinition:
+    def stream(self, default_start_ms: int) -> SparkStream:
         """The stream these options name; an unset startTime becomes `default_start_ms`."""
-        return StreamDefinition(
+        return SparkStream(
             seed=DEFAULT_SEED if self.seed is None else self.seed,
             shard=0 if self.shard is None else self.shard,
             start_ms=default_start_ms if self.start_ms is None else self.start_ms,
-            event_rate_eps=DEFAULT_EVENT_RATE_EPS if self.event_rate_eps is None else self.event_rate_eps,
+            rows_per_second=DEFAULT_ROWS_PER_SECOND if self.rows_per_second is None else self.rows_per_second,
         )
 
-    def check_matches(self, checkpointed: StreamDefinition) -> None:
+    def check_matches(self, checkpointed: SparkStream) -> None:
         """Refuse to continue a checkpointed stream under options that name a different stream.
 
         Carrying on would silently mix two streams' events (or event times) in one query's output.
@@ -160,7 +180,7 @@ class SourceOptions:
         explicit = {
             "seed": (self.seed, checkpointed.seed),
             "shard": (self.shard, checkpointed.shard),
-            "rowsPerSecond": (self.event_rate_eps, checkpointed.event_rate_eps),
+            "rowsPerSecond": (self.rows_per_second, checkpointed.rows_per_second),
             "startTime": (self.start_ms, checkpointed.start_ms),
         }
         for name, (given, stored) in explicit.items():
@@ -182,7 +202,7 @@ def _start_time(text: str) -> int:
 class OffsetRange:
     """Positions [first_seq, first_seq + count) of one stream: what one Spark task reads."""
 
-    definition: StreamDefinition
+    stream: SparkStream
     first_seq: int
     count: int
 
@@ -191,7 +211,7 @@ class OffsetRange:
         return self.first_seq + self.count
 
 
-def split_range(definition: StreamDefinition, start: int, end: int, parts: int) -> list[OffsetRange]:
+def split_range(stream: SparkStream, start: int, end: int, parts: int) -> list[OffsetRange]:
     """[start, end) as up to `parts` contiguous ranges of near-equal size (none empty)."""
     total = max(0, end - start)
     parts = max(1, min(parts, total))
@@ -201,7 +221,7 @@ def split_range(definition: StreamDefinition, start: int, end: int, parts: int) 
     for i in range(parts):
         count = base + (1 if i < extra else 0)
         if count:
-            ranges.append(OffsetRange(definition, first, count))
+            ranges.append(OffsetRange(stream, first, count))
         first += count
     return ranges
 
@@ -212,7 +232,7 @@ def sub_ranges(first_seq: int, count: int, step: int) -> list[tuple[int, int]]:
 
 
 def next_end(
-    definition: StreamDefinition,
+    stream: SparkStream,
     start_seq: int,
     wall_ms: int,
     max_rows: int | None = None,
@@ -223,7 +243,7 @@ def next_end(
     Never before `start_seq` (a clock stepped back must not rewind the stream). With `min_rows`, a
     batch smaller than that is not admitted yet (the end stays `start_seq`).
     """
-    end = max(start_seq, definition.latest(wall_ms))
+    end = max(start_seq, stream.latest(wall_ms))
     if max_rows is not None:
         end = min(end, start_seq + max_rows)
     if min_rows is not None and end - start_seq < min_rows:

@@ -10,7 +10,7 @@
 Every offset names a position in a stream defined by (seed, shard, startTime, rowsPerSecond), so a
 micro-batch is a pure function of its two offsets: a restarted query continues where its checkpoint
 says, and a replayed batch reads the same events with the same timestamps (see `streams.py`). The
-latest position is computed from the definition and the clock, never asked of a server.
+latest position is computed from the stream and the clock, never asked of a server.
 
 pyspark compatibility: 4.2+ passes (start, limit) to `latestOffset`, which makes the reader stateless
 and honours admission limits (`maxRowsPerBatch`). 4.0 and 4.1 call `latestOffset()` without arguments;
@@ -168,12 +168,12 @@ class ClickstreamBatchReader(_RangeReading, DataSourceReader):
         self.schema = schema
         self.options = options
         wall_ms = now_ms(clock)
-        self.definition = options.definition(default_start_ms=wall_ms)
+        self.stream = options.stream(default_start_ms=wall_ms)
         if options.count is not None:
             self.end = options.offset + options.count
         elif options.start_ms is not None:
             # Without a count, everything the stream has produced by now.
-            self.end = max(options.offset, self.definition.latest(wall_ms))
+            self.end = max(options.offset, self.stream.latest(wall_ms))
         else:
             raise ValueError(
                 "a batch read of clickstream needs option count (events from offset), or a startTime in the "
@@ -181,9 +181,9 @@ class ClickstreamBatchReader(_RangeReading, DataSourceReader):
             )
 
     def partitions(self) -> Sequence[RangePartition]:
-        ranges = split_range(self.definition, self.options.offset, self.end, self.options.num_partitions)
+        ranges = split_range(self.stream, self.options.offset, self.end, self.options.num_partitions)
         # Spark wants at least one partition; an empty range reads nothing.
-        return self._partitions(self.options, ranges or [OffsetRange(self.definition, self.options.offset, 0)])
+        return self._partitions(self.options, ranges or [OffsetRange(self.stream, self.options.offset, 0)])
 
 
 class ClickstreamStreamReader(_RangeReading, DataSourceStreamReader, SupportsTriggerAvailableNow):
@@ -209,17 +209,17 @@ class ClickstreamStreamReader(_RangeReading, DataSourceStreamReader, SupportsTri
         if self.initial is None:
             wall_ms = self._now_ms()
             # The only place a default start time is chosen; from here on it travels in the offsets.
-            definition = self.options.definition(default_start_ms=wall_ms)
+            stream = self.options.stream(default_start_ms=wall_ms)
             starting = self.options.starting_offset
-            seq = 0 if starting == "earliest" else definition.latest(wall_ms) if starting == "latest" else int(starting)
-            self.initial = offset_json(definition, seq)
+            seq = 0 if starting == "earliest" else stream.latest(wall_ms) if starting == "latest" else int(starting)
+            self.initial = offset_json(stream, seq)
         return self.initial
 
     def latestOffset(self, start: dict[str, Any] | None = None, limit: ReadLimit | None = None) -> dict[str, Any]:
         if start is None:  # pyspark < 4.2
             start = self.last_end or self.initialOffset()
-        definition, seq = from_offset(start)
-        self.options.check_matches(definition)
+        stream, seq = from_offset(start)
+        self.options.check_matches(stream)
         max_rows = min_rows = None
         if ReadMaxRows is not None and isinstance(limit, ReadMaxRows):
             max_rows = limit.max_rows
@@ -227,7 +227,7 @@ class ClickstreamStreamReader(_RangeReading, DataSourceStreamReader, SupportsTri
             min_rows = limit.min_rows
         elif limit is None:
             max_rows = self.options.max_rows_per_batch
-        end = offset_json(definition, next_end(definition, seq, self._now_ms(), max_rows=max_rows, min_rows=min_rows))
+        end = offset_json(stream, next_end(stream, seq, self._now_ms(), max_rows=max_rows, min_rows=min_rows))
         if not ADMISSION_CONTROL:
             self.last_end = end
         return end
@@ -242,19 +242,19 @@ class ClickstreamStreamReader(_RangeReading, DataSourceStreamReader, SupportsTri
         self.frozen_ms = now_ms(self.clock)
 
     def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> Sequence[RangePartition]:
-        definition, first = from_offset(start)
-        end_definition, last = from_offset(end)
-        if end_definition != definition:
+        stream, first = from_offset(start)
+        end_stream, last = from_offset(end)
+        if end_stream != stream:
             # Spark does not checkpoint the initial offset: replaying a query's first batch after a crash
             # asks a new reader for it, which picks a new default start time. The end offset is in the
-            # checkpoint, so its definition is the stream's; position 0 is the same in both.
-            same_but_start = replace(definition, start_ms=end_definition.start_ms) == end_definition
+            # checkpoint, so its stream is the query's.
+            same_but_start = replace(stream, start_ms=end_stream.start_ms) == end_stream
             if self.options.start_ms is not None or first != 0 or not same_but_start:
                 raise ValueError(f"offsets of different streams: {start} .. {end}")
-            definition = end_definition
+            stream = end_stream
         if not ADMISSION_CONTROL:
             self.last_end = end
-        return self._partitions(self.options, split_range(definition, first, last, self.options.num_partitions))
+        return self._partitions(self.options, split_range(stream, first, last, self.options.num_partitions))
 
     def commit(self, end: dict[str, Any]) -> None:
         # Nothing to release: positions are recomputed, never buffered.

@@ -7,7 +7,6 @@ import json
 import logging
 import re
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from aiohttp.typedefs import Handler
 from .. import __version__
 from ..schema import interaction_json_schema, interaction_spark_ddl
 from ..times import iso_ms
+from ..workers.users import USER_ID_CAPACITY
 from .config import ServerConfig
 from .guard import bearer_auth, redact_metrics, server_header
 from .head import head_response, is_head
@@ -82,14 +82,13 @@ async def interactions(request: web.Request) -> web.StreamResponse:
     source: Source
     if params.definition is None:
         assert params.rate_eps is not None  # the live site is always paced
-        source = LiveInteractions(site.rings, params.rate_eps)
+        source = LiveInteractions(site.rings, params.rate_eps, params.clock, site.metrics.live_clock)
     else:
-        stream = params.definition
         seeded = ArrowSeededInteractions if params.format == "arrow" else SeededInteractions
         # Admitted (or a 503) before any header is sent; the lease ends with the stream (Source.close).
-        lease = site.generators.admit(stream.seed, stream.shard, params.rate_eps is None,
+        lease = site.generators.admit(params.definition, params.rate_eps is None,
                                       lambda: (t := request.transport) is not None and not t.is_closing())
-        source = seeded(site.generators, lease, stream, params.offset)
+        source = seeded(site.generators, lease, params)
     return await run_stream(request, source, params, site.metrics, site.settings)
 
 
@@ -98,13 +97,14 @@ async def users(request: web.Request) -> web.StreamResponse:
     params = parse_users(request[PARAMS], request.headers.get("Accept", ""), site.config)
     if is_head(request):
         return head_response(params.format)
-    return await run_stream(request, Users(site.users, params.offset), params, site.metrics, site.settings)
+    users = Users(site.users, params.offset, params.truth)
+    return await run_stream(request, users, params, site.metrics, site.settings)
 
 
 async def user_by_id(request: web.Request) -> web.Response:
     site = request.app[SITE]
-    user = _catalog_index(request.match_info["user_id"], "u", site.catalog.n_users)
-    return _json(site.catalog.user_record(user, datetime.now(UTC).date()))
+    user = _catalog_index(request.match_info["user_id"], "u", USER_ID_CAPACITY)  # ids past max_users register later
+    return _json(site.catalog.user_record(user, site.live.start_ms, truth=True))
 
 
 async def product_by_id(request: web.Request) -> web.Response:

@@ -51,6 +51,7 @@ class ServerConfig:
     private_metrics: bool = False  # /metrics without worker PIDs and per-stream details
     max_seeded_streams: int = 8  # concurrent unpaced seeded streams
     max_seeds: int = 4  # seed generators held at once (in use or being built), 25-60 MB each
+    instance: str = ""  # which replica this is: replicas serve distinct shards of the live site
 
     def __post_init__(self) -> None:
         try:
@@ -153,6 +154,8 @@ SETTINGS: tuple[Setting, ...] = (
             "seeded streams before 503 (default 8)", _integer),
     Setting("max_seeds", "--max-seeds", ("MAX_SEEDS",), "seed generators held at once before 503 (default 4)",
             _integer),
+    Setting("instance", "--instance", ("INSTANCE", "RAILWAY_REPLICA_ID", "DYNO"), "this replica's name: "
+            "replicas serve distinct shards of the live site (default: the platform's replica id)", str),
 )
 
 

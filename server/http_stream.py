@@ -24,6 +24,9 @@ log = logging.getLogger("clickstream.stream")
 STREAM_HEADERS = {
     "X-Accel-Buffering": "no",  # proxies (nginx, Railway's edge) must not buffer a stream
 }
+# Event-time seconds per wall second: "1" (clock=wall), "auto" (the store's clock: /metrics shows the live
+# site's figure as event_time_speed), "unpaced" (a seeded stream read as fast as the client reads).
+SPEED_HEADER = "Clickstream-Speed"
 CONTENT_TYPES = {"ndjson": "application/x-ndjson", "sse": "text/event-stream",
                  "arrow": "application/vnd.apache.arrow.stream"}
 
@@ -43,7 +46,15 @@ def sse_end(events: int, cut: bool) -> bytes:
 async def run_stream(
     request: web.Request, source: Source, params: StreamRequest, metrics: Metrics, settings: StreamSettings
 ) -> web.StreamResponse:
-    response = web.StreamResponse(headers={**STREAM_HEADERS, "Content-Type": CONTENT_TYPES[params.format]})
+    headers = {**STREAM_HEADERS, "Content-Type": CONTENT_TYPES[params.format]}
+    if source.speed is not None:
+        headers[SPEED_HEADER] = source.speed
+    try:
+        await source.open()  # before the headers: what it refuses is still a 4xx
+    except BaseException:
+        source.close()
+        raise
+    response = web.StreamResponse(headers=headers)
     response.enable_chunked_encoding()
     stats = metrics.open_stream(request.path, params.rate_eps)
     sse = params.format == "sse"

@@ -19,6 +19,7 @@ import logging
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
@@ -37,7 +38,7 @@ from .rings import SiteRings
 from .seeded import SeededPool
 from .site import Site
 from .stream import StreamSettings
-from .supervisor import Supervisor
+from .supervisor import LiveStore, Supervisor
 from .tcp_feed import start_tcp_feed
 from .users import UserLines
 
@@ -94,7 +95,8 @@ def _bound_optional(config: ServerConfig) -> Any:
 async def _running_site(config: ServerConfig, requests: asyncio.Queue[str]) -> AsyncIterator[Site | None]:
     """The catalog, the workers and what the routes share; the workers and rings go on the way out."""
     loop = asyncio.get_running_loop()
-    supervisor = Supervisor(config)
+    live = LiveStore.at_boot(config.instance, config.workers, int(time.time() * 1000))
+    supervisor = Supervisor(config, live)
     generators: SeededPool | None = None
     users: UserLines | None = None
     try:
@@ -108,10 +110,10 @@ async def _running_site(config: ServerConfig, requests: asyncio.Queue[str]) -> A
             return
         rings = SiteRings([w.ring for w in supervisor.workers], supervisor.workers[0].ring.row_bytes)
         generators = SeededPool(config.model, catalog, cities, config.max_seeded_streams, config.max_seeds)
-        users = UserLines(catalog)
+        users = UserLines(catalog, live.start_ms)
         settings = StreamSettings(config.tick_s, config.max_burst_s, asyncio.Event())
         guard = ConnectionGuard(config.max_connections, config.header_timeout_s)
-        yield Site(config, supervisor, rings, catalog, generators, Metrics(), settings, users, guard)
+        yield Site(config, supervisor, rings, catalog, generators, Metrics(), settings, users, guard, live)
     finally:
         if generators is not None:
             generators.close()

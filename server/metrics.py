@@ -54,6 +54,33 @@ class RateWindow:
         return total / self.span_s
 
 
+class EventClock:
+    """How fast the live site's event time passes: event-time seconds per wall second over the last `span_s`.
+
+    The live site's event time is the store's own (a stream delivered at R events per second shows R / A(t)
+    seconds of store time per second, A(t) being the store's events per second), so it is measured, not set.
+    """
+
+    def __init__(self, span_s: float = 10.0, every_s: float = 0.25) -> None:
+        self.span_s, self.every_s = span_s, every_s
+        self.samples: deque[tuple[float, int]] = deque()  # (wall seconds, latest event time ms)
+        self.latest_ms = 0
+
+    def observe(self, now_s: float, event_ms: int) -> None:
+        self.latest_ms = max(self.latest_ms, event_ms)
+        if not self.samples or now_s - self.samples[-1][0] >= self.every_s:
+            self.samples.append((now_s, self.latest_ms))
+            while self.samples and self.samples[0][0] < now_s - self.span_s:
+                self.samples.popleft()
+
+    def speed(self) -> float | None:
+        """None until two samples exist (no live stream has run yet)."""
+        if len(self.samples) < 2:
+            return None
+        (wall0, event0), (wall1, event1) = self.samples[0], self.samples[-1]
+        return round((event1 - event0) / 1000 / max(wall1 - wall0, 1e-9), 1)
+
+
 @dataclass
 class Metrics:
     started_s: float = field(default_factory=time.monotonic)
@@ -64,6 +91,7 @@ class Metrics:
     streams: dict[int, StreamStats] = field(default_factory=dict)
     window_1s: RateWindow = field(default_factory=lambda: RateWindow(1.0))
     window_10s: RateWindow = field(default_factory=lambda: RateWindow(10.0))
+    live_clock: EventClock = field(default_factory=EventClock)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def open_stream(self, path: str, target_rate_eps: float | None) -> StreamStats:
@@ -100,6 +128,7 @@ class Metrics:
             "streams_disconnected_total": self.streams_disconnected_total,
             "send_rate_1s_eps": round(self.window_1s.rate(now), 1),
             "send_rate_10s_eps": round(self.window_10s.rate(now), 1),
+            "event_time_speed": self.live_clock.speed(),
             "workers": workers,
             "streams": [s.snapshot(now) for s in self.streams.values()],
         }
@@ -128,6 +157,9 @@ def prometheus(snapshot: dict[str, Any]) -> str:
            [("", snapshot["streams_disconnected_total"])])
     metric("clickstream_send_rate_events_per_second", "gauge", "Events sent per second over a window.",
            [('{window="1s"}', snapshot["send_rate_1s_eps"]), ('{window="10s"}', snapshot["send_rate_10s_eps"])])
+    if snapshot["event_time_speed"] is not None:
+        metric("clickstream_event_time_speed", "gauge", "Event-time seconds the live site shows per wall second.",
+               [("", snapshot["event_time_speed"])])
     workers = snapshot["workers"]
     metric("clickstream_worker_events_generated_total", "counter", "Events a worker wrote to its ring.",
            [(f'{{worker="{w["index"]}"}}', w["events_generated"]) for w in workers])

@@ -22,15 +22,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from ..definition import StreamDefinition
-from ..limits import (
-    DEFAULT_START_MS,
-    MAX_EVENT_RATE_EPS,
-    MAX_POSITION,
-    MAX_SEED,
-    MAX_SHARD,
-    MAX_TIMESTAMP_MS,
-    MAX_UNPACED_COUNT,
-)
+from ..limits import DEFAULT_START_MS, MAX_POSITION, MAX_SEED, MAX_SHARD, MAX_UNPACED_COUNT
 from ..times import TIME_FORMS, iso_ms, parse_time_ms
 from ..workers.arrow import arrow_available
 from .config import ServerConfig
@@ -38,6 +30,8 @@ from .config import ServerConfig
 # Route names (aiohttp route names, set in app.py) that take parameters.
 INTERACTIONS, USERS, METRICS = "interactions", "users", "metrics"
 TEXT_FORMATS = ("ndjson", "sse")
+STORE_CLOCK, WALL_CLOCK = "store", "wall"
+CLOCKS = (STORE_CLOCK, WALL_CLOCK)
 ARROW = "arrow"  # an Arrow IPC stream: seeded interactions only, and only where pyarrow is installed
 _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only; 19 digits bound the work int() does on hostile input
 
@@ -143,10 +137,14 @@ PARAMS: tuple[Param, ...] = (
     Param("offset", (INTERACTIONS,), "first position of the stream; default 0", high=_fixed(MAX_POSITION),
           seeded_only=True),
     Param("offset", (USERS,), "first user id; default 0", high=lambda c, v: c.model.max_users - 1),
-    Param("start", (INTERACTIONS,), f"event time of position 0; default {iso_ms(DEFAULT_START_MS / 1000)}",
+    Param("start", (INTERACTIONS,), "when the store's stream begins (event time; the day of the week and hour "
+          f"shape its activity); default {iso_ms(DEFAULT_START_MS / 1000)}",
           kind="time", seeded_only=True),
-    Param("event_rate", (INTERACTIONS,), "events per second of event time; default rate, else 1000", low=1,
-          high=_fixed(MAX_EVENT_RATE_EPS), seeded_only=True),
+    Param("clock", (INTERACTIONS,), "store (default): every timestamp is the store's event time, coherent "
+          "within sessions; wall: live events stamped as they leave (seeded streams keep store time)",
+          kind="choice", choices=CLOCKS),
+    Param("truth", (USERS,), "true adds each user's ground truth (activity, churn time, segment) under "
+          "`truth`; default false", kind="choice", choices=("false", "true")),
 )
 
 
@@ -187,6 +185,14 @@ class StreamRequest:
     format: str
     offset: int = 0  # first position (seeded interactions) or first user id (users)
     definition: StreamDefinition | None = None  # set: a private, replayable stream
+    clock: str = STORE_CLOCK  # whose time the timestamps are (live interactions: WALL_CLOCK on request)
+    truth: bool = False  # users: with their ground truth
+
+    @property
+    def end_position(self) -> int:
+        """One past the last position a seeded stream can deliver (it is bounded by count, or rate x duration)."""
+        assert self.limit is not None
+        return self.offset + self.limit
 
     @property
     def limit(self) -> int | None:
@@ -204,18 +210,17 @@ def parse_interactions(values: Mapping[str, Any], accept: str, config: ServerCon
     if count is None and duration is None:
         duration = config.default_duration_s
     fmt = _stream_format(values, accept, seeded=seed is not None)
+    clock = values.get("clock", STORE_CLOCK)
     if seed is None:
-        return StreamRequest(rate, duration, count, fmt)
+        return StreamRequest(rate, duration, count, fmt, clock=clock)
+    if clock == WALL_CLOCK:
+        raise InvalidParameter("clock", clock, "store with seed=", "clock=wall is for the live site: a seeded "
+                               "stream keeps the store's event time, or it could not be replayed byte for byte")
     if rate is None and count is None:
         count = MAX_UNPACED_COUNT  # an unpaced stream ends at its duration or after this many events
-    definition = StreamDefinition(
-        seed=seed,
-        shard=values.get("shard", 0),
-        start_ms=values.get("start", DEFAULT_START_MS),
-        event_rate_eps=values.get("event_rate", rate or config.default_rate_eps),
-    )
+    definition = StreamDefinition(seed, values.get("shard", 0), values.get("start", DEFAULT_START_MS))
     request = StreamRequest(rate, duration, count, fmt, values.get("offset", 0), definition)
-    _check_positions_fit(request, definition)
+    _check_positions_fit(request)
     return request
 
 
@@ -224,7 +229,8 @@ def parse_users(values: Mapping[str, Any], accept: str, config: ServerConfig) ->
     if count is None and duration is None:
         duration = config.default_duration_s
     rate = values.get("rate", config.default_user_rate_eps)
-    return StreamRequest(rate, duration, count, _stream_format(values, accept), values.get("offset", 0))
+    return StreamRequest(rate, duration, count, _stream_format(values, accept), values.get("offset", 0),
+                         truth=values.get("truth") == "true")
 
 
 def _stream_format(values: Mapping[str, Any], accept: str, seeded: bool | None = None) -> str:
@@ -244,22 +250,31 @@ def _stream_format(values: Mapping[str, Any], accept: str, seeded: bool | None =
     return fmt
 
 
-def _check_positions_fit(request: StreamRequest, definition: StreamDefinition) -> None:
-    """Every position asked for must have a unique id (below 2**48) and an event time before year 10000."""
-    assert request.limit is not None  # a seeded stream is bounded by its count, or its rate and duration
-    end = request.offset + request.limit  # one past the last position the stream can deliver
+def _check_positions_fit(request: StreamRequest) -> None:
+    """Every position asked for must have a unique id (below 2**48). Whether they lie within the stream's
+    horizon depends on the store: the seeded source checks that before the headers (`past_horizon`)."""
+    end = request.end_position
     if end > MAX_POSITION + 1:
         raise InvalidParameter(
             "offset", str(request.offset), f"offset + events requested <= 2^48 ({MAX_POSITION + 1})",
             f"positions end at 2^48: offset={request.offset} leaves room for {MAX_POSITION + 1 - request.offset} "
             "events",
         )
-    if definition.event_time_ms(end - 1) > MAX_TIMESTAMP_MS:
-        raise InvalidParameter(
-            "offset", str(request.offset), "positions whose event time (start + seq / event_rate) is before 10000",
-            f"the event time of position {end - 1} would be past year 9999: lower offset or start, "
-            "or raise event_rate",
-        )
+
+
+def store_ended(start_ms: int, end_ms: int) -> InvalidParameter:
+    """The 400 for a seeded stream that would start after the store's user ids have run out."""
+    allowed = f"a time before {iso_ms((end_ms - 1) / 1000)} (this store's user ids run out, or the year 9999 ends)"
+    return InvalidParameter("start", iso_ms(start_ms / 1000), allowed, f"start must be {allowed}")
+
+
+def past_horizon(request: StreamRequest, positions: int) -> InvalidParameter:
+    """The 400 for a seeded request whose last position lies past the stream's horizon (SEEDED_HORIZON_MS)."""
+    return InvalidParameter(
+        "offset", str(request.offset), f"offset + events requested <= {positions} for this store and start "
+        "(the positions of the 100 years of event time after start, within the year 9999 and the store's life)",
+        f"position {request.end_position - 1} lies past the stream's horizon: lower offset or count",
+    )
 
 
 def describe(config: ServerConfig) -> dict[str, dict[str, str]]:

@@ -27,6 +27,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -37,7 +38,7 @@ from ..workers.generator import EventGenerator
 from ..workers.model import ModelConfig
 from ..workers.places import City
 
-Key = tuple[int, int]  # (seed, shard)
+Key = StreamDefinition  # a generator per (seed, shard, start): the start shapes the store's events
 RETRY_AFTER_S = 1  # about what building one seed's generator takes
 
 
@@ -56,7 +57,7 @@ class ClientGone(ConnectionResetError):
 
 @dataclass(eq=False)
 class _Entry:
-    """One (seed, shard) generator: being built (`ready` pending) or built."""
+    """One stream's generator: being built (`ready` pending) or built."""
 
     key: Key
     ready: asyncio.Future[EventGenerator]
@@ -81,9 +82,11 @@ class Lease:
 
 @dataclass(eq=False)
 class _Job:
+    """Work for the render thread: a batch of bytes, or a question about the stream (`position_at`)."""
+
     lease: Lease
-    render: Callable[[EventGenerator], bytes]
-    done: asyncio.Future[bytes]
+    render: Callable[[EventGenerator], Any]
+    done: asyncio.Future[Any]
 
 
 class SeededPool:
@@ -110,13 +113,13 @@ class SeededPool:
 
     # -- admission (on the loop, before a stream sends its headers) --------------------------------------
 
-    def admit(self, seed: int, shard: int, unpaced: bool, alive: Callable[[], bool]) -> Lease:
+    def admit(self, stream: StreamDefinition, unpaced: bool, alive: Callable[[], bool]) -> Lease:
         """A place for one seeded stream, or `SeededBusy` (a 503) if that would pass a cap."""
         self._sweep()
         if unpaced and sum(1 for lease in self._leases if lease.unpaced and lease.alive()) >= self.max_streams:
             raise SeededBusy("seeded_streams_busy",
                              f"{self.max_streams} unpaced seeded streams are open: retry, or give rate=")
-        key = (seed, shard)
+        key = stream
         entry = self._entries.get(key)
         if entry is None:
             entry = self._new_entry(key)
@@ -142,11 +145,11 @@ class SeededPool:
 
     def _build(self, key: Key) -> EventGenerator:
         """Runs in the build thread."""
-        seed, shard = key
-        model = ModelConfig(seed, self.live_model.max_users, self.live_model.max_products)
+        model = ModelConfig(key.seed, self.live_model.max_users, self.live_model.max_products)
         # The live site's own seed reuses its catalog: no rebuild, same users as /stream/users.
         catalog = self.live_catalog if model == self.live_model else None
-        return EventGenerator(model, shard, cities=self.cities, catalog=catalog, cached_epochs=self.CACHED_EPOCHS)
+        return EventGenerator(model, key.shard, key.start_ms, cities=self.cities, catalog=catalog,
+                              cached_epochs=self.CACHED_EPOCHS)
 
     def _built(self, entry: _Entry, built: asyncio.Future[EventGenerator]) -> None:
         if built.cancelled():
@@ -165,20 +168,21 @@ class SeededPool:
 
     # -- rendering ---------------------------------------------------------------------------------------
 
-    async def render_ndjson(self, lease: Lease, stream: StreamDefinition, first: int, count: int) -> bytes:
-        return await self._submit(
-            lease, lambda g: g.render_stamped(first, count, stream.start_ms, stream.event_rate_eps).tobytes())
+    async def render_ndjson(self, lease: Lease, first: int, count: int) -> bytes:
+        data: bytes = await self._submit(lease, lambda g: g.render(first, count).tobytes())
+        return data
 
-    async def render_arrow(self, lease: Lease, stream: StreamDefinition, first: int, count: int) -> bytes:
+    async def render_arrow(self, lease: Lease, first: int, count: int) -> bytes:
         """One record batch of the range as an encapsulated Arrow IPC message (no schema)."""
-        def render(generator: EventGenerator) -> bytes:
-            batch = render_arrow(generator, first, count, stream.start_ms, stream.event_rate_eps)
-            message: bytes = batch.serialize().to_pybytes()
-            return message
+        data: bytes = await self._submit(lease, lambda g: render_arrow(g, first, count).serialize().to_pybytes())
+        return data
 
-        return await self._submit(lease, render)
+    async def ask(self, lease: Lease, question: Callable[[EventGenerator], int]) -> int:
+        """An answer about the lease's stream (`position_at`, `end_ms`), computed on the render thread."""
+        answer: int = await self._submit(lease, question)
+        return answer
 
-    async def _submit(self, lease: Lease, render: Callable[[EventGenerator], bytes]) -> bytes:
+    async def _submit(self, lease: Lease, render: Callable[[EventGenerator], Any]) -> Any:
         job = _Job(lease, render, asyncio.get_running_loop().create_future())
         self._queue.append(job)
         self._pump()
@@ -221,7 +225,7 @@ class SeededPool:
         rendered = asyncio.get_running_loop().run_in_executor(self.render_thread, job.render, generator)
         rendered.add_done_callback(lambda f: self._rendered(job, f))
 
-    def _rendered(self, job: _Job, rendered: asyncio.Future[bytes]) -> None:
+    def _rendered(self, job: _Job, rendered: asyncio.Future[Any]) -> None:
         self._rendering = False
         if not job.done.done():
             if rendered.cancelled():

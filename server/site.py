@@ -13,7 +13,7 @@ from .metrics import Metrics
 from .rings import SiteRings
 from .seeded import SeededPool
 from .stream import StreamSettings
-from .supervisor import Supervisor
+from .supervisor import LiveStore, Supervisor
 from .users import UserLines
 
 
@@ -28,6 +28,7 @@ class Site:
     settings: StreamSettings
     users: UserLines
     guard: ConnectionGuard
+    live: LiveStore
 
 
 SITE = web.AppKey("site", Site)

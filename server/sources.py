@@ -7,13 +7,14 @@ a seeded stream can instead hand it Arrow IPC messages (`ArrowSeededInteractions
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 import numpy as np
 
-from ..definition import StreamDefinition
+from ..limits import MAX_TIMESTAMP_MS, SEEDED_HORIZON_MS
 from ..workers.arrow import interaction_arrow_schema
-from ..workers.encode import stamp_timestamps
+from ..workers.encode import read_timestamp_ms, stamp_timestamps
+from .metrics import EventClock
+from .params import WALL_CLOCK, StreamRequest, past_horizon, store_ended
 from .rings import SiteRings
 from .seeded import Lease, SeededPool
 from .users import UserLines
@@ -21,6 +22,7 @@ from .users import UserLines
 # Rows per write: a write is buffered whole by the transport when the client is slow, so this bounds
 # what each connection can hold in memory (1,024 rows, about 600 KB; a 50,000/s stream writes ~1,000 per tick).
 MAX_BATCH_ROWS = 1024
+YEAR_MS = 365 * 86_400_000
 
 
 class Source:
@@ -35,32 +37,49 @@ class Source:
         """Bytes that end a stream (nothing for lines; Arrow's end-of-stream marker)."""
         return b""
 
+    # Event-time seconds per wall second (the `Clickstream-Speed` header): "auto" where the store's activity
+    # and the delivery rate decide it, "unpaced" for a stream read as fast as the client reads.
+    speed: str | None = None
+
+    async def open(self) -> None:
+        """Checks that need the stream's generator, before the headers go (a failure is still a 4xx)."""
+
     def close(self) -> None:
         """Release what the stream held (a seeded stream's place under the caps)."""
 
 
 class LiveInteractions(Source):
-    """Rows from the workers' rings, stamped with the moment they leave.
+    """Rows from the workers' rings, in the store's event time (`clock=store`) or stamped as they leave.
 
-    A batch holds the events that fell due since the last one, at `rate_eps`: they are stamped as spread
-    over the time just past, ending now, and never before the previous batch's last timestamp.
+    With `clock=wall`, a batch holds the events that fell due since the last one, at `rate_eps`: they are
+    stamped as spread over the time just past, ending now, never before the previous batch's last one.
     """
 
-    def __init__(self, rings: SiteRings, rate_eps: int) -> None:
+    def __init__(self, rings: SiteRings, rate_eps: int, clock: str, event_clock: EventClock) -> None:
         self.rings = rings
+        self.wall = clock == WALL_CLOCK
+        self.speed = "1" if self.wall else "auto"
+        self.event_clock = event_clock
         self.step_ms = 1000.0 / rate_eps
         self.last_ms = 0
 
     async def read(self, count: int) -> tuple[bytes | bytearray, int]:
         data, got = self.rings.take(count)
         if got:
-            now_ms = time.time() * 1000
-            times = np.floor(now_ms - self.step_ms * np.arange(got - 1, -1, -1)).astype(np.int64)
-            np.maximum(times, self.last_ms, out=times)
-            self.last_ms = int(times[-1])
             rows = np.frombuffer(data, dtype=np.uint8).reshape(got, -1)
-            stamp_timestamps(rows, times)
+            if self.wall:
+                self._stamp(rows)
+            else:
+                self.event_clock.observe(time.monotonic(), read_timestamp_ms(rows[-1]))
         return data, got
+
+    def _stamp(self, rows: np.ndarray) -> None:
+        got = len(rows)
+        now_ms = time.time() * 1000
+        times = np.floor(now_ms - self.step_ms * np.arange(got - 1, -1, -1)).astype(np.int64)
+        np.maximum(times, self.last_ms, out=times)
+        self.last_ms = int(times[-1])
+        stamp_timestamps(rows, times)
 
 
 class SeededInteractions(Source):
@@ -70,9 +89,24 @@ class SeededInteractions(Source):
     # reads, so a write of 4,096 rows (2.4 MB) is what one such connection holds at most.
     batch_rows = 4096
 
-    def __init__(self, pool: SeededPool, lease: Lease, stream: StreamDefinition, offset: int) -> None:
+    def __init__(self, pool: SeededPool, lease: Lease, request: StreamRequest) -> None:
         self.pool, self.lease = pool, lease  # the lease: this stream's place under the pool's caps
-        self.stream, self.position = stream, offset
+        self.request, self.position = request, request.offset
+        self.speed = "auto" if request.rate_eps else "unpaced"
+
+    async def open(self) -> None:
+        assert self.request.definition is not None
+        start_ms = self.request.definition.start_ms
+        store_end_ms = await self.pool.ask(self.lease, lambda g: g.end_ms)
+        if start_ms >= store_end_ms:
+            raise store_ended(start_ms, store_end_ms)
+        horizon_ms = min(start_ms + SEEDED_HORIZON_MS, MAX_TIMESTAMP_MS + 1, store_end_ms)
+        end = self.request.end_position
+        # A year of the store is cheap to count (~0.1 s once per generator); the whole horizon, ~0.6 s.
+        if end > await self.pool.ask(self.lease, lambda g: g.position_at(min(start_ms + YEAR_MS, horizon_ms))):
+            positions = await self.pool.ask(self.lease, lambda g: g.position_at(horizon_ms))
+            if end > positions:
+                raise past_horizon(self.request, positions)
 
     async def read(self, count: int) -> tuple[bytes, int]:
         data = await self._render(self.position, count)
@@ -81,7 +115,7 @@ class SeededInteractions(Source):
 
     async def _render(self, first: int, count: int) -> bytes:
         """Rendered on the pool's thread, in turn with every other seeded stream."""
-        return await self.pool.render_ndjson(self.lease, self.stream, first, count)
+        return await self.pool.render_ndjson(self.lease, first, count)
 
     def close(self) -> None:
         self.lease.release()
@@ -101,8 +135,8 @@ class ArrowSeededInteractions(SeededInteractions):
     # The IPC end-of-stream marker: a continuation token and a zero-length message.
     END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
-    def __init__(self, pool: SeededPool, lease: Lease, stream: StreamDefinition, offset: int) -> None:
-        super().__init__(pool, lease, stream, offset)
+    def __init__(self, pool: SeededPool, lease: Lease, request: StreamRequest) -> None:
+        super().__init__(pool, lease, request)
         self._schema_sent = False
 
     def _schema(self) -> bytes:
@@ -113,7 +147,7 @@ class ArrowSeededInteractions(SeededInteractions):
         return message
 
     async def _render(self, first: int, count: int) -> bytes:
-        return await self.pool.render_arrow(self.lease, self.stream, first, count)
+        return await self.pool.render_arrow(self.lease, first, count)
 
     def _frame(self, data: bytes) -> bytes:
         return self._schema() + data  # the schema message goes before the first batch
@@ -126,12 +160,12 @@ class ArrowSeededInteractions(SeededInteractions):
 class Users(Source):
     """The catalog's users in id order from `offset`, wrapping around (rendered off the loop: users.py)."""
 
-    def __init__(self, lines: UserLines, offset: int) -> None:
+    def __init__(self, lines: UserLines, offset: int, truth: bool) -> None:
         self.user_lines = lines
         self.next_user = offset
-        self.as_of = datetime.now(UTC).date()
+        self.truth = truth
 
     async def read(self, count: int) -> tuple[bytes, int]:
-        data = await self.user_lines.lines(self.next_user, count, self.as_of)
+        data = await self.user_lines.lines(self.next_user, count, self.truth)
         self.next_user = (self.next_user + count) % self.user_lines.catalog.n_users
         return data, count

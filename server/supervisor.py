@@ -16,12 +16,14 @@ import logging
 import multiprocessing
 import os
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from ..errors import EXIT_BOOT_ERROR, Halt
+from ..limits import MAX_SHARD
 from ..workers.places import City
 from ..workers.producer import ProducerSpec, run_producer
 from ..workers.ring import Ring, segment_name, sweep_stale_segments
@@ -57,9 +59,34 @@ class Worker:
         }
 
 
+@dataclass(frozen=True)
+class LiveStore:
+    """The live site: the store's activity from `start_ms` (the wall clock at boot), worker w rendering
+    shard `shard(w)` with partition w of the store's users, so no user is in two workers' sessions.
+
+    Ids are unique per (shard, position), and a restart starts its positions at 0 again, so each boot takes
+    new shards: consecutive boot seconds, times the workers, offset by the instance (`INSTANCE`: replicas
+    behind one load balancer). Two boots share a shard only if they are 65,536 / workers seconds apart to
+    the second (about 9 hours with two workers), or two instances' offsets meet.
+    """
+
+    start_ms: int
+    first_shard: int
+    workers: int
+
+    @classmethod
+    def at_boot(cls, instance: str, workers: int, now_ms: int) -> LiveStore:
+        offset = zlib.crc32(instance.encode()) if instance else 0
+        return cls(now_ms // 1000 * 1000, (offset + now_ms // 1000 * workers) % (MAX_SHARD + 1), workers)
+
+    def shard(self, worker: int) -> int:
+        return (self.first_shard + worker) % (MAX_SHARD + 1)
+
+
 @dataclass
 class Supervisor:
     config: ServerConfig
+    live: LiveStore
     workers: list[Worker] = field(default_factory=list)
     halted: str | None = None  # set once the server must stop because of its workers
     _restart_times: deque[float] = field(default_factory=deque)
@@ -94,7 +121,9 @@ class Supervisor:
         self._watchdog = asyncio.create_task(self._watch(), name="clickstream-watchdog")
 
     def _spawn(self, worker: Worker) -> None:
-        spec = ProducerSpec(self.config.model, worker.index, worker.ring.name, self._cities, os.getpid())
+        live = self.live
+        spec = ProducerSpec(self.config.model, live.shard(worker.index), worker.ring.name, self._cities, os.getpid(),
+                            live.start_ms, worker.index, live.workers)
         process = self._context.Process(
             target=run_producer, args=(spec,), name=f"clickstream-worker-{worker.index}", daemon=True
         )

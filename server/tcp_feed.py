@@ -12,6 +12,7 @@ import contextlib
 import socket
 from typing import TYPE_CHECKING
 
+from .params import STORE_CLOCK
 from .sources import LiveInteractions
 from .stream import paced_batches
 
@@ -26,7 +27,8 @@ async def start_tcp_feed(site: Site, sock: socket.socket) -> asyncio.Server:
         rate = site.config.socket_rate_eps
         stats = site.metrics.open_stream("socket", rate)
         try:
-            async for data, got in paced_batches(LiveInteractions(site.rings, rate), site.settings, rate):
+            source = LiveInteractions(site.rings, rate, STORE_CLOCK, site.metrics.live_clock)
+            async for data, got in paced_batches(source, site.settings, rate):
                 if reader.at_eof():
                     break  # the client closed its side
                 writer.write(data)

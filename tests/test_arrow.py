@@ -15,8 +15,6 @@ pa_json = pytest.importorskip("pyarrow.json")
 
 from clickstream.workers.arrow import interaction_arrow_schema, render_arrow  # noqa: E402
 
-START_MS = 1_767_225_600_000
-
 
 @pytest.fixture(scope="module")
 def generator() -> EventGenerator:
@@ -24,8 +22,8 @@ def generator() -> EventGenerator:
     return EventGenerator(ModelConfig(seed=11, max_users=20_000, max_products=5_000), shard=3)
 
 
-def parsed_ndjson(generator: EventGenerator, first: int, count: int, event_rate: float) -> Any:  # a pyarrow.Table
-    data = generator.render_stamped(first, count, START_MS, event_rate).tobytes()
+def parsed_ndjson(generator: EventGenerator, first: int, count: int) -> Any:  # a pyarrow.Table
+    data = generator.render(first, count).tobytes()
     options = pa_json.ParseOptions(explicit_schema=interaction_arrow_schema())
     return pa_json.read_json(pa.py_buffer(data), parse_options=options)
 
@@ -40,10 +38,11 @@ def test_schema_is_sparks_arrow_schema_for_the_ddl() -> None:
 
 
 def test_arrow_equals_the_parsed_ndjson_column_by_column_across_an_epoch(generator: EventGenerator) -> None:
-    # 60,000 events straddling the first epoch boundary, at an event rate whose timestamps need flooring.
-    first, count = generator.behaviour.epoch_events - 30_000, 60_000
-    batch = render_arrow(generator, first, count, START_MS, 777)
-    expected = parsed_ndjson(generator, first, count, 777)
+    # 60,000 events straddling the first boundary of event-time epochs.
+    behaviour = generator.behaviour
+    first, count = behaviour.first_position(behaviour.e0 + 1) - 30_000, 60_000
+    batch = render_arrow(generator, first, count)
+    expected = parsed_ndjson(generator, first, count)
     assert batch.schema.equals(interaction_arrow_schema())
     assert batch.num_rows == count
     for name in batch.schema.names:
@@ -55,6 +54,6 @@ def test_arrow_equals_the_parsed_ndjson_column_by_column_across_an_epoch(generat
 
 
 def test_arrow_ranges_are_random_access(generator: EventGenerator) -> None:
-    whole = render_arrow(generator, 1000, 5000, START_MS, 1000)
-    part = render_arrow(generator, 3000, 1000, START_MS, 1000)
+    whole = render_arrow(generator, 1000, 5000)
+    part = render_arrow(generator, 3000, 1000)
     assert part.equals(whole.slice(2000, 1000))

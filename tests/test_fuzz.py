@@ -31,7 +31,7 @@ METHODS = ["GET"] * 12 + ["HEAD"] * 3 + ["OPTIONS", "POST", "PUT", "DELETE", "PA
                                          "G@T"]
 ROUTES = ["/stream/interactions"] * 6 + ["/stream/users"] * 3 + [
     "/", "/health", "/metrics", "/schema", "/test-stream", "/users/{id}", "/products/{id}"]
-PARAMS = ["rate", "duration", "count", "format", "seed", "shard", "offset", "start", "event_rate"]
+PARAMS = ["rate", "duration", "count", "format", "seed", "shard", "offset", "start", "clock", "truth"]
 ODD_NAMES = ["rat", "", "RATE", "x" * 300, "é", "count[]", "%00"]
 VALUES = ["", "0", "1", "5", "100", "-1", "+5", " 5", "5 ", "1_000", "1e3", "1.5", "inf", "nan", "0x10", "abc",
           "\u0663", "\uff15", "\u00b2",  # Arabic-Indic three, full-width five, superscript two
@@ -40,7 +40,8 @@ VALUES = ["", "0", "1", "5", "100", "-1", "+5", " 5", "5 ", "1_000", "1e3", "1.5
           str(2**48), "65535", "65536"]
 GOOD = {"rate": ["10", "1000", "50000"], "duration": ["1", "2"], "count": ["1", "10", "500"],
         "format": ["ndjson", "sse", "arrow"], "seed": ["1", "7", "42"], "shard": ["0", "3"],
-        "offset": ["0", "1000", "123456"], "start": ["0", "2026-03-01T00:00:00Z"], "event_rate": ["1", "1000"]}
+        "offset": ["0", "1000", "123456"], "start": ["0", "2026-03-01T00:00:00Z"],
+        "clock": ["store", "wall"], "truth": ["true", "false"]}
 IDS = ["u00000001", "p00000001", "u0", "p0", "u99999999", "u", "p", "x1", "u-1", "u+1", "u 1", "u1_0", "u\u0663",
        "u\uff15",
        "u" + "9" * 40, "p" + "1" * 300, "%2e%2e", "u%00", "", "é"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import http.client
+import itertools
 import json
 import time
 import urllib.error
@@ -76,7 +77,11 @@ def test_count_and_duration_stop_at_whichever_comes_first(server: ServerProcess)
         ("seed=1&shard=70000", "shard"),
         ("seed=1&start=yesterday&count=1", "start"),
         ("seed=1&offset=281474976710655&count=2", "offset"),  # ids are unique below 2^48
-        ("seed=1&start=9999-12-31T23:59:00Z&event_rate=1&count=120", "offset"),  # event time past 9999
+        ("seed=1&start=9999-12-31T23:00:00Z&count=5000", "start"),  # past the store's life (its ids run out)
+        ("seed=1&start=2026-01-01T00:00:00Z&offset=2000000000&count=5", "offset"),  # past 100 years
+        ("seed=1&count=5&event_rate=10", "event_rate"),  # the store decides event time
+        ("seed=1&count=5&clock=wall", "clock"),  # a seeded stream keeps the store's time
+        ("clock=now", "clock"),
         ("count=100000&rate=10", "count"),
         ("format=arrow", "format"),  # Arrow is for seeded streams only
         ("format=arrow&count=10&rate=100", "format"),
@@ -162,10 +167,10 @@ def test_server_sent_events(server: ServerProcess) -> None:
             assert json.loads(data_line.removeprefix("data: "))["interaction_type"]
 
 
-def test_timestamps_are_stamped_when_sent(server: ServerProcess) -> None:
+def test_clock_wall_stamps_timestamps_when_sent(server: ServerProcess) -> None:
     url = urlsplit(server.url)
     connection = http.client.HTTPConnection(url.netloc, timeout=30)
-    connection.request("GET", "/stream/interactions?rate=2000&duration=3")
+    connection.request("GET", "/stream/interactions?rate=2000&duration=3&clock=wall")
     response = connection.getresponse()
     previous = ""
     worst_skew = 0.0
@@ -181,6 +186,31 @@ def test_timestamps_are_stamped_when_sent(server: ServerProcess) -> None:
     connection.close()
     assert count == 6000
     assert worst_skew < 1.0
+
+
+def test_the_live_site_runs_on_the_stores_clock(server: ServerProcess) -> None:
+    status, headers, body = get(server, "/stream/interactions?count=40000&rate=50000")
+    assert status == 200 and headers["Clickstream-Speed"] == "auto"
+    by_session: dict[str, list[dict[str, Any]]] = {}
+    for event in events(body):
+        by_session.setdefault(event["session_id"], []).append(event)
+    gaps = 0
+    for session in by_session.values():
+        for before, after in itertools.pairwise(session):
+            gap_s = (_epoch_s(after["timestamp"]) - _epoch_s(before["timestamp"]))
+            assert gap_s >= (before["duration"] or 0)  # a view's time is spent before the next event
+            gaps += 1
+    assert gaps > 1000
+    speed = server.json("/metrics")["event_time_speed"]
+    assert speed is not None and speed > 1  # far more store time than wall time at 50,000/s
+    _, seeded_headers, _ = get(server, "/stream/interactions?seed=5&count=10")
+    assert seeded_headers["Clickstream-Speed"] == "unpaced"
+    _, wall_headers, _ = get(server, "/stream/interactions?count=10&clock=wall")
+    assert wall_headers["Clickstream-Speed"] == "1"
+
+
+def _epoch_s(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def test_connections_share_one_site_each_event_to_exactly_one(server: ServerProcess) -> None:
@@ -221,8 +251,10 @@ def test_users_stream_serves_the_users_interactions_name(server: ServerProcess) 
     assert user["user_segment"] == interaction["user_segment"]
     assert (user["city"], user["country"]) == (interaction["city"], interaction["country"])
     number = int(interaction["user_id"][1:])
-    streamed = events(get(server, f"/stream/users?count=2&offset={number}&rate=5000")[2])
-    assert streamed[0] == user
+    streamed = events(get(server, f"/stream/users?count=2&offset={number}&rate=5000&truth=true")[2])
+    assert streamed[0] == user  # /users/{id} carries the ground truth; the stream with truth=true too
+    assert set(user["truth"]) >= {"segment", "churn_time"}
+    assert "truth" not in events(get(server, f"/stream/users?count=1&offset={number}")[2])[0]
     assert set(streamed[0]) >= {
         "user_id", "email", "first_name", "last_name", "age", "gender", "location", "user_segment",
         "registration_date", "last_active", "total_spent", "order_count", "preferences", "device_type", "browser",
@@ -232,7 +264,7 @@ def test_users_stream_serves_the_users_interactions_name(server: ServerProcess) 
 
 
 def test_seeded_streams_replay_byte_for_byte(server: ServerProcess) -> None:
-    base = "/stream/interactions?seed=42&start=2026-03-01T00:00:00Z&event_rate=100"
+    base = "/stream/interactions?seed=42&start=2026-03-01T00:00:00Z"
     first = get(server, f"{base}&offset=0&count=3000")[2]
     again = get(server, f"{base}&offset=0&count=3000")[2]
     assert first == again
@@ -240,7 +272,9 @@ def test_seeded_streams_replay_byte_for_byte(server: ServerProcess) -> None:
     assert window.splitlines() == first.splitlines()[1000:1500]
     parsed = events(window)
     assert [e["seq"] for e in parsed] == list(range(1000, 1500))
-    assert parsed[0]["timestamp"] == "2026-03-01T00:00:10.000Z"  # start + seq / event_rate
+    # The store's clock: from the start on, position order is event-time order.
+    stamps = [e["timestamp"] for e in events(first)]
+    assert stamps == sorted(stamps) and stamps[0] >= "2026-03-01T00:00:00.000Z"
 
 
 def test_seeded_arrow_is_the_ndjson_rows_as_an_arrow_stream(server: ServerProcess) -> None:
@@ -251,7 +285,7 @@ def test_seeded_arrow_is_the_ndjson_rows_as_an_arrow_stream(server: ServerProces
     from clickstream.workers.arrow import interaction_arrow_schema
 
     schema = interaction_arrow_schema()
-    base = "/stream/interactions?seed=42&shard=2&start=2026-03-01T00:00:00Z&event_rate=333"
+    base = "/stream/interactions?seed=42&shard=2&start=2026-03-01T00:00:00Z"
     # 10,000 rows: two whole batches of the server's 4,096 and a partial one; 1 row: a single tiny batch.
     for offset, count in ((150_000, 10_000), (7, 1)):
         status, headers, body = get(server, f"{base}&offset={offset}&count={count}&format=arrow")
@@ -334,13 +368,13 @@ def test_health_index_schema_and_test_stream(server: ServerProcess) -> None:
 
 
 # The bytes of seeded streams, pinned: a refactor must not change a single one. A change that changes them on
-# purpose updates these digests in the same commit and says why (the SSE one changed when SSE streams gained
-# their closing `end` event).
+# purpose updates these digests in the same commit and says why (all three changed when the store's own
+# clock replaced the rate-derived one; the SSE one before that, when SSE streams gained their `end` event).
 PINNED_SEEDED_STREAMS = {
-    "seed=7&count=20000": "84a1b72e3c5d863a972ba90e40cc0198ffe89f775fef5b3de57b9fc529a82c98",
-    "seed=3&shard=2&offset=123456&count=5000&start=2025-06-01T00:00:00Z&event_rate=250":
-        "58fba2686714b30935305a035812a102da0474a2c08572361e3680055387a6e5",
-    "seed=7&count=3000&format=sse": "d4f4e8488a20fcc8a8b195ec486b9c75a977ff7d09e4230b71e6fb1ba6829c0b",
+    "seed=7&count=20000": "f0dfa11fce2c13229f9c44cf9438af446f03a42c7ebdad667380ebe236eedaf7",
+    "seed=3&shard=2&offset=123456&count=5000&start=2025-06-01T00:00:00Z":
+        "7b5b8ad5d4deb1dafeb9992691fd9987bc8e72ed247f95f52af3f5d6024095ba",
+    "seed=7&count=3000&format=sse": "353d261fcbf98d63ca8ff15dc69245b2ce0832ff0aae28c7eee745a46ed2f5a5",
 }
 
 

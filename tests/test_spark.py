@@ -25,13 +25,13 @@ import pytest
 
 from clickstream.connectors.offsets import (
     SourceOptions,
+    SparkStream,
     from_offset,
     next_end,
     offset_json,
     split_range,
     sub_ranges,
 )
-from clickstream.definition import StreamDefinition
 from clickstream.limits import DEFAULT_START_MS
 from clickstream.times import parse_time_ms
 
@@ -44,7 +44,7 @@ SMALL_CATALOG = {"maxUsers": "2000", "maxProducts": "500"}
 
 
 def test_latest_position_follows_the_clock_and_the_offsets_carry_the_definition() -> None:
-    definition = StreamDefinition(seed=7, shard=1, start_ms=1_000_000, event_rate_eps=1500)
+    definition = SparkStream(seed=7, shard=1, start_ms=1_000_000, rows_per_second=1500)
     assert definition.latest(999_000) == 0  # before the start
     assert definition.latest(1_002_000) == 3000
     assert definition.latest(1_002_001) == math.floor(2001 * 1.5)
@@ -59,7 +59,7 @@ def test_latest_position_follows_the_clock_and_the_offsets_carry_the_definition(
 
 
 def test_batches_split_into_contiguous_ranges() -> None:
-    definition = StreamDefinition(7, 0, 0, 1000)
+    definition = SparkStream(7, 0, 0, 1000)
     ranges = split_range(definition, 10, 21, 3)
     assert [(r.first_seq, r.count) for r in ranges] == [(10, 4), (14, 4), (18, 3)]
     assert [(r.first_seq, r.count) for r in split_range(definition, 5, 7, 4)] == [(5, 1), (6, 1)]
@@ -69,9 +69,9 @@ def test_batches_split_into_contiguous_ranges() -> None:
 
 def test_options_parse_and_refuse_to_continue_a_different_stream() -> None:
     options = SourceOptions.parse({"SEED": "3", "rowsPerSecond": "250", "startTime": "2025-01-01T00:00:00Z"})
-    assert (options.seed, options.event_rate_eps, options.start_ms) == (3, 250.0, parse_time_ms("1735689600000"))
+    assert (options.seed, options.rows_per_second, options.start_ms) == (3, 250.0, parse_time_ms("1735689600000"))
     assert parse_time_ms("2025-01-01T00:00:00") == parse_time_ms("2025-01-01T00:00:00+00:00")
-    checkpointed = StreamDefinition(seed=3, shard=0, start_ms=options.start_ms or 0, event_rate_eps=250)
+    checkpointed = SparkStream(seed=3, shard=0, start_ms=options.start_ms or 0, rows_per_second=250)
     options.check_matches(checkpointed)
     SourceOptions.parse({}).check_matches(checkpointed)  # unset options take the checkpoint's values
     with pytest.raises(ValueError, match="seed=4 differs"):
@@ -124,7 +124,7 @@ def test_http_client_falls_back_to_ndjson_when_the_server_refuses_arrow() -> Non
     from clickstream.workers.arrow import interaction_arrow_schema, render_arrow_seeded
     from clickstream.workers.generator import render_ndjson
 
-    definition = StreamDefinition(seed=5, shard=1, start_ms=DEFAULT_START_MS, event_rate_eps=100)
+    definition = SparkStream(seed=5, shard=1, start_ms=DEFAULT_START_MS, rows_per_second=100)
     catalog = {"max_users": 2000, "max_products": 500}
     asked: list[str] = []
 
@@ -137,7 +137,7 @@ def test_http_client_falls_back_to_ndjson_when_the_server_refuses_arrow() -> Non
             else:
                 status, body = 200, render_ndjson(seed=5, shard=1, first_seq=int(query["offset"]),
                                                   count=int(query["count"]), start_ms=definition.start_ms,
-                                                  event_rate=100, **catalog)
+                                                  **catalog)
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -160,7 +160,7 @@ def test_http_client_falls_back_to_ndjson_when_the_server_refuses_arrow() -> Non
         httpd.server_close()
     assert client.format == NDJSON and asked == ["arrow", "ndjson", "ndjson"]  # asked for Arrow once only
     expected = render_arrow_seeded(seed=5, shard=1, first_seq=100, count=350, start_ms=definition.start_ms,
-                                   event_rate=100, **catalog)
+                                   **catalog)
     assert pa.concat_tables([first, second]).combine_chunks().equals(pa.Table.from_batches([expected]))
 
 
@@ -237,9 +237,17 @@ def _source_progress(query: Any) -> list[tuple[dict[str, Any], dict[str, Any], i
     return batches
 
 
-def _expected_time(start_ms: int, rate: float, seq: int) -> datetime:
-    ms = start_ms + math.floor(seq * 1000 / rate)
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).replace(tzinfo=None)
+def _check_store_times(rows: list[Any], start_ms: int, max_users: int = 2000, max_products: int = 500) -> None:
+    """The rows' timestamps are the store's own event time for their positions (seed 7, shard 0)."""
+    from clickstream.workers.arrow import render_arrow_seeded
+
+    ordered = sorted(rows, key=lambda r: r.seq)
+    first = ordered[0].seq
+    batch = render_arrow_seeded(seed=7, shard=0, first_seq=first, count=len(ordered), start_ms=start_ms,
+                                max_users=max_users, max_products=max_products)
+    expected = [t.replace(tzinfo=None) for t in batch.column("timestamp").to_pylist()]
+    assert [r.timestamp for r in ordered] == expected
+    assert expected[0] >= datetime.fromtimestamp(start_ms / 1000, tz=UTC).replace(tzinfo=None)
 
 
 def _check_contiguous(batches: list[tuple[dict[str, Any], dict[str, Any], int]], seqs: list[int]) -> None:
@@ -277,7 +285,7 @@ def test_executor_mode_streams_every_position_once(spark: Any, tmp_path: Path) -
     assert all(b[2] <= 1500 for b in batches)
     _check_contiguous(batches, [r.seq for r in rows])
     assert batches[0][0]["seq"] == 0 and batches[0][0]["start_ms"] == start_ms
-    assert all(r.timestamp == _expected_time(start_ms, 200, r.seq) for r in rows)
+    _check_store_times(rows, start_ms)
 
 
 @pytest.mark.spark
@@ -349,7 +357,7 @@ def test_http_mode_streams_every_position_once(spark: Any, server: Any, tmp_path
     assert len(batches) >= 3
     _check_contiguous(batches, [r.seq for r in rows])
     assert len({r.interaction_id for r in rows}) == len(rows)
-    assert all(r.timestamp == _expected_time(start_ms, 250, r.seq) for r in rows)
+    _check_store_times(rows, start_ms, max_users=100_000, max_products=50_000)
 
     # The same range generated inside the executors (the fixture's catalog is the default one) is the
     # same rows: a query can move between the two modes and still replay identically.
@@ -385,7 +393,7 @@ def test_batch_read_has_the_schema_and_exactly_the_range(spark: Any) -> None:
     rows = frame.collect()
     assert sorted(r.seq for r in rows) == list(range(1000, 4000))
     start_ms = parse_time_ms("2025-01-01T00:00:00Z")
-    assert all(r.timestamp == _expected_time(start_ms, 500, r.seq) for r in rows)
+    _check_store_times(rows, start_ms)
     assert {r.interaction_type for r in rows} <= {"view", "click", "add_to_cart", "purchase", "wishlist"}
 
 

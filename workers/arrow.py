@@ -1,11 +1,10 @@
 """Events to Arrow columns, with exactly the values the NDJSON rows carry, and no JSON in between.
 
 Parsing our own NDJSON back with `pyarrow.json` cost about 5.5 µs a row and was most of what a Spark
-reader spent; building the columns from `Behaviour.events` directly is several times faster (about
-1.8M rows/s on one core here). The values are the encoder's (`encode.py`), derived the same way: ids
-from the same keyed hash of (shard, position), strings from the same catalog and model tables, event
-time `start_ms + floor(seq * 1000 / event_rate)` at millisecond precision. `tests/test_arrow.py` checks
-that a batch equals the parsed NDJSON of the same range, column by column.
+reader spent; building the columns from `Behaviour.events` directly is several times faster. The values
+are the encoder's (`encode.py`), derived the same way: ids from the same keyed hash of (shard, position),
+strings from the same catalog and model tables, the model's event time at millisecond precision.
+`tests/test_arrow.py` checks that a batch equals the parsed NDJSON of the same range, column by column.
 
 Types are Spark's Arrow types for the schema's SQL types (INT int32, BIGINT int64, DOUBLE float64,
 TIMESTAMP timestamp('us', 'UTC'), STRING string), every field nullable, as Spark requires of batches a
@@ -21,9 +20,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..limits import DEFAULT_START_MS
 from ..schema import INTERACTION_FIELDS
 from .encode import hex16_digits
-from .generator import EventGenerator, cached_generator, stream_time_ms
+from .generator import EventGenerator, cached_generator
 from .model import CATEGORIES, DEVICE_PROFILES, INTERACTION_TYPES, REFERRERS, SEGMENTS, ModelConfig
 
 if TYPE_CHECKING:
@@ -66,18 +66,14 @@ class _Lookups:
         import pyarrow as pa
 
         catalog = generator.catalog
-        city_country = pa.array([city.country_code for city in catalog.cities], pa.string())
-        city_name = pa.array([city.name for city in catalog.cities], pa.string())
-        user_city = pa.array(catalog.user_city.astype(np.int32))
+        # Users are functions, not tables (10M of them would cost ~200 MB of strings here): user ids are
+        # built per batch from digits, the per-user strings are taken by the event's segment and city.
+        self.segment: pa.Array = pa.array(SEGMENTS, pa.string())
+        self.country: pa.Array = pa.array([city.country_code for city in catalog.cities], pa.string())
+        self.city: pa.Array = pa.array([city.name for city in catalog.cities], pa.string())
         product_ids = [catalog.product_id(p) for p in range(catalog.n_products)]
         category = pa.array(catalog.product_category.astype(np.int32))
         category_names = pa.array(CATEGORIES, pa.string())
-        self.user: dict[str, pa.Array] = {
-            "user_id": pa.array([catalog.user_id(u) for u in range(catalog.n_users)], pa.string()),
-            "user_segment": pa.array(SEGMENTS, pa.string()).take(pa.array(catalog.user_segment.astype(np.int32))),
-            "country": city_country.take(user_city),
-            "city": city_name.take(user_city),
-        }
         self.product: dict[str, pa.Array] = {
             "product_id": pa.array(product_ids, pa.string()),
             "category": category_names.take(category),
@@ -121,24 +117,37 @@ def _hex_ids(values: np.ndarray) -> pa.StringArray:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(hex16_digits(values)))
 
 
-def render_arrow(generator: EventGenerator, first_seq: int, count: int, start_ms: int,
-                 event_rate: float) -> pa.RecordBatch:
+def _user_ids(user: np.ndarray) -> pa.StringArray:
+    """`u` + 8 zero-padded digits per user (Catalog.user_id), built from buffers."""
+    import pyarrow as pa
+
+    n = user.size
+    digits = np.empty((n, 9), dtype=np.uint8)
+    digits[:, 0] = ord("u")
+    value = user.astype(np.int64)
+    for column in range(8, 0, -1):
+        value, digit = np.divmod(value, 10)
+        digits[:, column] = ord("0") + digit
+    offsets = np.arange(0, 9 * n + 1, 9, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(digits.ravel()))
+
+
+def render_arrow(generator: EventGenerator, first_seq: int, count: int) -> pa.RecordBatch:
     """Positions first_seq .. first_seq + count - 1 as one record batch of `interaction_arrow_schema()`.
 
-    Equal, value for value, to parsing `generator.render_stamped(first_seq, count, start_ms, event_rate)`
-    with that schema. Not thread-safe for one generator (like `render`: it reuses the epoch buffers).
+    Equal, value for value, to parsing `generator.render(first_seq, count)` with that schema. Not
+    thread-safe for one generator (like `render`: it reuses the epoch buffers).
     """
     import pyarrow as pa
 
     events = generator.behaviour.events(first_seq, count)
     lookups = _lookups(generator)
     ids = generator.encoder
-    ms = stream_time_ms(start_ms, event_rate, first_seq, count)
-    user = pa.array(events.user.astype(np.int32, copy=False))
     product = pa.array(events.product.astype(np.int32, copy=False))
     session = pa.array(events.referrer.astype(np.int32) * len(DEVICE_PROFILES) + events.profile)
+    city = pa.array(events.city.astype(np.int32, copy=False))
     columns: dict[str, pa.Array] = {
-        "timestamp": pa.array(ms * 1000, pa.timestamp("us", tz="UTC")),
+        "timestamp": pa.array(events.time_ms * 1000, pa.timestamp("us", tz="UTC")),
         "seq": pa.array(events.seq.astype(np.int64)),
         "interaction_id": _hex_ids(ids.interaction_ids(events)),
         "session_id": _hex_ids(ids.session_ids(events)),
@@ -148,9 +157,11 @@ def render_arrow(generator: EventGenerator, first_seq: int, count: int, start_ms
         "duration": pa.array(events.duration_s.astype(np.int32), mask=events.duration_s == 0),
         "quantity": pa.array(events.quantity.astype(np.int32), mask=events.quantity == 0),
         "revenue": pa.array(events.revenue_cents / 100),
+        "user_id": _user_ids(events.user),
+        "user_segment": lookups.segment.take(pa.array(events.segment.astype(np.int32))),
+        "country": lookups.country.take(city),
+        "city": lookups.city.take(city),
     }
-    for name, table in lookups.user.items():
-        columns[name] = table.take(user)
     for name, table in lookups.product.items():
         columns[name] = table.take(product)
     for name, table in lookups.session.items():
@@ -159,8 +170,8 @@ def render_arrow(generator: EventGenerator, first_seq: int, count: int, start_ms
     return pa.RecordBatch.from_arrays([columns[name] for name in schema.names], schema=schema)
 
 
-def render_arrow_seeded(*, seed: int, shard: int, first_seq: int, count: int, start_ms: int, event_rate: float,
+def render_arrow_seeded(*, seed: int, shard: int, first_seq: int, count: int, start_ms: int = DEFAULT_START_MS,
                         max_users: int = 100_000, max_products: int = 50_000) -> pa.RecordBatch:
     """`render_arrow` of a seeded stream with a per-process cached generator (for Spark executors)."""
-    generator = cached_generator(ModelConfig(seed, max_users, max_products), shard)
-    return render_arrow(generator, first_seq, count, start_ms, event_rate)
+    generator = cached_generator(ModelConfig(seed, max_users, max_products), shard, start_ms)
+    return render_arrow(generator, first_seq, count)

@@ -1,31 +1,52 @@
-"""Sessions and the funnel: who does what, in which order, at every position of a stream.
+"""The store in its own event time: who visits when, what each session does, at every position of a stream.
 
-How positions map to sessions
------------------------------
-A stream interleaves `K = config.lanes` concurrent visitors ("lanes"), the way concurrent visitors
-interleave on a real site. Position p of a shard's stream belongs to
+A stream is the activity of the store (or of one partition of its users) from `start_ms` on, in
+event-time order: position p is the p-th event with timestamp >= start_ms. Everything below is a pure
+function of (seed, shard, partition, start_ms) and counter-based hashes (`rng.py`), so any range of
+positions can be computed without generating what comes before it, byte-identically.
 
-    epoch = p // (K * L),  step j = (p % (K * L)) // K,  lane = p % K        (L = MAX_SESSION_EVENTS)
+Epochs and the event budget
+---------------------------
+Event time is cut into epochs: four days for the default store, a week for small ones, down to 2 hours
+for 10M users, so an epoch holds at most ~200k events (~8 MB). The design suggested one day; longer
+epochs for small stores amortise the few hundred numpy calls each epoch costs whatever its size (one-day
+epochs of 20k events ran at half the speed). Sessions belong to the epoch they START in; a session
+lasts at most an hour, so it spills at most into the next epoch. The events of epoch D are those of sessions started in
+D with time before D's end, plus the spill of sessions started in D-1, sorted by time.
 
-so consecutive positions visit every lane in turn, and each lane advances one step per K positions.
-A lane is a run of back-to-back sessions: a new session starts at step j with probability 1/8 (and always
-at j = 0, which bounds sessions to L events). Because a session never crosses an epoch, everything at a
-position is computed from that epoch alone: no state is carried from earlier positions, so generation
-can start anywhere (replay, Spark partitions) and is byte-identical wherever it starts.
+How many events the sessions started in epoch e hold, E(e), is a closed form of the expected activity
+(hour-of-week profile x active users per class x their visit rates x mean events per session, summed
+per hour): the epoch draws sessions (with a margin) until their events reach E(e) exactly, truncating
+the last one. Sessions are counted in draw order, which is independent of time, so the cut removes
+sessions evenly over the epoch. Then the number of positions before epoch D is
+    sum(E(e0-1 .. D-1)) - spill(D-1) - before(start)
+(the spills telescope): closed-form sums, one epoch's spill and a one-off count of the events before the
+start inside the first epochs. `position_at(t)` and position -> epoch need no scan from position 0.
 
-Each lane owns the users `u` with `u % K == lane`, so a user is never in two sessions at once.
-The wall-clock length of a session follows from the rate: a session of n events spans about
-n * K / rate seconds (the realism report prints it for a given rate).
+Sessions
+--------
+A session draws its user's class (segment x activity tier) with weight "active users of the class x
+their sessions per day", then a user of that class uniformly (a random registered block of ids,
+`users.py`), redrawn up to ROUNDS times while that user is not registered yet or has churned at the
+session's start. Each user has a phase (0-3): its sessions start only in the half-hour of every two
+hours that the phase names, and one user has at most one session per such window (duplicates are
+dropped). A session lasts <= 60 min, so the same user's next session starts >= 30 min after the last
+ended, and two sessions of one user never overlap (also across workers: partition w of W only draws
+users of the id blocks b with b % W == w). The start time within the user's windows follows the
+hour-of-week profile (daily cycle ~4x, busier weekends).
+
+Within a session, the gap after each event is the time on its page (5-300 s; a view reports it as its
+`duration`) plus a log-normal think time, so the next event always comes after the view's duration.
+A session plans a geometric number of events and ends early if its last page would end after 60 min.
 
 The funnel
 ----------
-Within a session the interaction types follow a Markov chain per segment whose transitions make
-incoherent funnels impossible: add_to_cart only right after a view, click or wishlist of the product in
-focus (a wishlist itself follows a view),
-purchase only right after add_to_cart of that product (same quantity), wishlist only right after a view.
-Views and clicks pick a new product (by the user's preferred categories and popularity).
-`calibrate()` solves for transition probabilities that make each segment's long-run mix of types equal
-the contract's table, accounting exactly for sessions' starts and ends.
+Interaction types follow a Markov chain per segment whose transitions make incoherent funnels
+impossible: add_to_cart only right after a view, click or wishlist of the product in focus, purchase
+only right after add_to_cart of that product (same quantity), wishlist only right after a view. Views
+and clicks pick a new product (by the user's preferred categories and popularity). `calibrate()`
+solves for transitions that make each segment's mix equal the contract's table, exactly for the
+distribution of session lengths (`session_length_pmf`).
 """
 
 from __future__ import annotations
@@ -43,30 +64,53 @@ from .model import (
     CATEGORY_WEIGHTS,
     CLICK,
     DEVICE_PROFILES,
+    HOURLY_ACTIVITY,
     MAX_SESSION_EVENTS,
+    MAX_SESSION_MS,
     MEAN_SESSION_EVENTS,
+    MS_PER_DAY,
+    MS_PER_HOUR,
+    MS_PER_MINUTE,
     OWN_DEVICE_SHARE,
+    PAGE_SECONDS,
     PREFERENCE_SHARE,
     PURCHASE,
     REFERRERS,
     SEGMENT_MIX,
+    THINK_MAX_S,
+    THINK_MEDIAN_S,
+    THINK_SIGMA,
     VIEW,
+    WEEKEND_FACTOR,
+    WEEKEND_MORNING_SHIFT_H,
     WISHLIST,
+    ModelConfig,
 )
 from .rng import derive_key, hash_positions, unit
+from .users import BLOCK, CLASS_SEGMENT, CLASS_SESSIONS_PER_DAY, N_CLASSES, USER_ID_CAPACITY, Users
 
 START = 5  # pseudo-type: "no event yet in this session"
-SESSION_START_PROBABILITY = 1.0 / MEAN_SESSION_EVENTS
+WINDOW_MS = 30 * MS_PER_MINUTE
+PHASES = 4  # windows per two hours: a user's phase is one of them
+ROUNDS = 16  # redraws of a session's user while the drawn one is not active
+# Multiples of two hours, so every epoch holds every phase's windows equally. Small stores take long epochs:
+# each epoch costs a few hundred numpy calls whatever its size, which dominated one-day epochs of 20k events.
+EPOCH_HOURS = (168, 120, 96, 72, 48, 24, 12, 8, 6, 4, 2)
+EPOCH_TARGET_EVENTS = 200_000  # ~8 MB per cached epoch; a worker keeps three or four
+E_CHUNK = 256  # epochs whose budgets are computed together (always in the same aligned chunks)
 
 
 @dataclass
 class Events:
-    """Everything about a contiguous range of positions, as parallel arrays in position order."""
+    """Everything about a contiguous range of positions, as parallel arrays in position (= time) order."""
 
     seq: np.ndarray  # uint64
-    session_start: np.ndarray  # uint64: position of the session's first event (its identity)
+    time_ms: np.ndarray  # int64, event time
+    session_key: np.ndarray  # uint64: (start epoch << 28 | draw index), unique per session of a stream
     session_event_index: np.ndarray  # int16, 1-based
     user: np.ndarray  # int32
+    segment: np.ndarray  # int8, index into SEGMENTS
+    city: np.ndarray  # int32, index into the catalog's cities
     product: np.ndarray  # int32
     interaction_type: np.ndarray  # int8, index into INTERACTION_TYPES
     duration_s: np.ndarray  # int16, 0 when not a view
@@ -75,23 +119,16 @@ class Events:
     profile: np.ndarray  # int8, index into DEVICE_PROFILES
     referrer: np.ndarray  # int8, index into REFERRERS
 
-    # What an epoch stores per position (24 bytes): seq and session_start are derived when sliced, from the
-    # epoch's first position and the session's offset within the epoch.
-    STORED: ClassVar[dict[str, type]] = {
-        "session_offset": np.uint32, "session_event_index": np.int16, "user": np.int32, "product": np.int32,
-        "interaction_type": np.int8, "duration_s": np.int16, "quantity": np.int8, "revenue_cents": np.int32,
-        "profile": np.int8, "referrer": np.int8,
-    }
+    STORED: ClassVar[tuple[str, ...]] = (
+        "time_ms", "session_key", "session_event_index", "user", "segment", "city", "product",
+        "interaction_type", "duration_s", "quantity", "revenue_cents", "profile", "referrer",
+    )
 
     @classmethod
     def from_stored(cls, stored: dict[str, np.ndarray], base: int, start: int, stop: int) -> Events:
         """Positions base + start .. base + stop - 1 of an epoch whose first position is `base`."""
-        fields = {name: value[start:stop] for name, value in stored.items() if name != "session_offset"}
-        return cls(
-            seq=np.arange(base + start, base + stop, dtype=np.uint64),
-            session_start=stored["session_offset"][start:stop] + np.uint64(base),
-            **fields,
-        )
+        fields = {name: stored[name][start:stop] for name in cls.STORED}
+        return cls(seq=np.arange(base + start, base + stop, dtype=np.uint64), **fields)
 
     def __len__(self) -> int:
         return int(self.seq.size)
@@ -103,13 +140,96 @@ class Events:
         return Events(**{name: value.copy() for name, value in vars(self).items()})
 
 
+# ---- time: the weekly profile, pages and think times ----
+
+
+@lru_cache(maxsize=1)
+def hour_of_week_activity() -> np.ndarray:
+    """Relative activity per hour of the week (Monday 00:00 UTC first), mean 1."""
+    hourly = np.asarray(HOURLY_ACTIVITY)
+    weekend = WEEKEND_FACTOR * np.roll(hourly, WEEKEND_MORNING_SHIFT_H)
+    week = np.concatenate([hourly] * 5 + [weekend] * 2)
+    return np.asarray(week / week.mean())
+
+
+def hour_of_week(time_ms: np.ndarray) -> np.ndarray:
+    """0..167 for Monday 00h .. Sunday 23h (1970-01-01 was a Thursday)."""
+    t = np.asarray(time_ms, dtype=np.int64)
+    return ((t // MS_PER_DAY + 3) % 7) * 24 + (t // MS_PER_HOUR) % 24
+
+
+_TIME_LUT_BITS = 16
+
+
+@lru_cache(maxsize=1)
+def _time_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(page seconds int16, think ms int64) for each of 65,536 quantiles: one gather per event instead of a
+    power and a logit (which cost ~50 ns per event)."""
+    centres = (np.arange(1 << _TIME_LUT_BITS) + 0.5) / (1 << _TIME_LUT_BITS)
+    low, high = PAGE_SECONDS
+    page = np.minimum(low + np.floor((high - low + 1) * centres**3), high).astype(np.int16)
+    # Log-normal through the logistic approximation of the normal quantile (z ~ 0.5513 logit(u)).
+    think_s = np.minimum(THINK_MEDIAN_S * (centres / (1 - centres)) ** (0.5513 * THINK_SIGMA), THINK_MAX_S)
+    return page, (think_s * 1000).astype(np.int64)
+
+
+def page_and_gap(u_page: np.ndarray, u_think: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds on the page, int16; gap to the session's next event in ms, int64) from two uniforms.
+
+    The page time is 5 + 296 u^3 seconds (a view reports it as `duration`); the gap is that plus a
+    log-normal think time, so a session's next event always comes after the page's time.
+    """
+    pages, thinks = _time_tables()
+    page = pages[(u_page * (1 << _TIME_LUT_BITS)).astype(np.intp)]
+    think = thinks[(u_think * (1 << _TIME_LUT_BITS)).astype(np.intp)]
+    return page, page.astype(np.int64) * 1000 + think
+
+
+def _cart_quantity(u: np.ndarray) -> np.ndarray:
+    """1 (70 %), 2 (20 %) or 3 (10 %) items."""
+    return (1 + (u > 0.7) + (u > 0.9)).astype(np.int8)
+
+
+def planned_events(u: np.ndarray) -> np.ndarray:
+    """Geometric number of planned events, mean MEAN_SESSION_EVENTS, at most MAX_SESSION_EVENTS."""
+    q = 1.0 / MEAN_SESSION_EVENTS
+    n = 1 + np.floor(np.log1p(-np.minimum(u, 1 - 1e-12)) / np.log1p(-q))
+    return np.asarray(np.minimum(n, MAX_SESSION_EVENTS).astype(np.int64))
+
+
+@lru_cache(maxsize=1)
+def session_length_pmf() -> np.ndarray:
+    """P(a session has k events), k = 1 .. MAX_SESSION_EVENTS (index k - 1), after the 60-minute cut.
+
+    Sampled once with a fixed generator (100,000 sessions): the funnel's calibration only needs it to
+    about 0.1 %, far inside the 1.5-point tolerance of the contract's mix.
+    """
+    rng = np.random.default_rng(20260101)
+    counts = np.zeros(MAX_SESSION_EVENTS + 1, dtype=np.int64)
+    n, chunk = 100_000, 25_000  # in chunks: the whole sample at once peaked at ~900 MB
+    for _ in range(n // chunk):
+        planned = planned_events(rng.random(chunk))
+        page, gap = page_and_gap(rng.random((chunk, MAX_SESSION_EVENTS)), rng.random((chunk, MAX_SESSION_EVENTS)))
+        offset = np.concatenate([np.zeros((chunk, 1), np.int64), np.cumsum(gap, axis=1)[:, :-1]], axis=1)
+        fits = offset + page.astype(np.int64) * 1000 <= MAX_SESSION_MS
+        counts += np.bincount(np.minimum(planned, fits.sum(axis=1)), minlength=MAX_SESSION_EVENTS + 1)
+    return counts[1:] / n
+
+
+def mean_session_events() -> float:
+    pmf = session_length_pmf()
+    return float((np.arange(1, pmf.size + 1) * pmf).sum())
+
+
+# ---- the funnel ----
+
+
 def _transitions(target: np.ndarray) -> np.ndarray:
     """6x5 transition matrix (rows: previous type or START) whose stationary mix is `target`.
 
     New focus (view or click) splits x : 1 - x; add_to_cart follows a view, click or wishlist of the
     product in focus with probability a / (v + c + w); wishlist follows a view with w / v; purchase follows
-    add_to_cart with p / a. These make the flow into each type equal its target share (the flows balance:
-    new-focus events then number exactly v + c).
+    add_to_cart with p / a. These make the flow into each type equal its target share.
     """
     v, c, a, p, w = target
     x = v / (v + c)
@@ -127,16 +247,10 @@ def _transitions(target: np.ndarray) -> np.ndarray:
     return m
 
 
-def _age_weights(length: int, start_probability: float) -> np.ndarray:
-    """Share of all events that are a session's (a+1)-th event, for a = 0 .. length-1."""
-    q = start_probability
-    weights = np.zeros(length)
-    for j in range(length):  # lane step within the epoch, each equally likely
-        ages = np.arange(j + 1)
-        p = q * (1 - q) ** ages
-        p[j] = (1 - q) ** j  # no restart since the forced one at j = 0
-        weights[: j + 1] += p
-    return weights / length
+def _age_weights(pmf: np.ndarray) -> np.ndarray:
+    """Share of all events that are a session's (a+1)-th event: proportional to P(length > a)."""
+    survival = pmf[::-1].cumsum()[::-1]
+    return np.asarray(survival / survival.sum())
 
 
 def realised_mix(matrix: np.ndarray, age_weights: np.ndarray) -> np.ndarray:
@@ -149,16 +263,10 @@ def realised_mix(matrix: np.ndarray, age_weights: np.ndarray) -> np.ndarray:
     return mix
 
 
-@lru_cache(maxsize=4)
-def calibrate(length: int = MAX_SESSION_EVENTS, start_probability: float = SESSION_START_PROBABILITY) -> np.ndarray:
-    """Cumulative transition tables, shape (segments, 6, 5), calibrated to SEGMENT_MIX.
-
-    Sessions always open with a view or click and may end mid-funnel, so feeding the target mix straight
-    into `_transitions` would over-produce views. We iterate on the mix we ask for until the mix we get
-    (computed exactly, not sampled) matches the contract.
-    """
-    ages = _age_weights(length, start_probability)
-    tables = np.empty((len(SEGMENT_MIX), 6, 5))
+@lru_cache(maxsize=1)
+def _calibrated_transitions() -> np.ndarray:
+    ages = _age_weights(session_length_pmf())
+    matrices = np.empty((len(SEGMENT_MIX), 6, 5))
     for s, target in enumerate(SEGMENT_MIX):
         asked = target.copy()
         for _ in range(500):
@@ -167,9 +275,38 @@ def calibrate(length: int = MAX_SESSION_EVENTS, start_probability: float = SESSI
                 break
             asked = np.clip(asked * target / got, 1e-6, None)
             asked /= asked.sum()
-        tables[s] = np.cumsum(_transitions(asked), axis=1)
+        matrices[s] = _transitions(asked)
+    return matrices
+
+
+def calibrate() -> np.ndarray:
+    """Cumulative transition tables, shape (segments, 6, 5), calibrated to SEGMENT_MIX.
+
+    Sessions always open with a view or click and may end mid-funnel, so feeding the target mix straight
+    into `_transitions` would over-produce views. We iterate on the mix we ask for until the mix we get
+    (computed exactly for the session-length distribution, not sampled) matches the contract.
+    """
+    tables = np.cumsum(_calibrated_transitions(), axis=2)
     tables[:, :, -1] = 1.0  # guard rounding: the last bucket always catches u < 1
     return tables
+
+
+@lru_cache(maxsize=1)
+def unconverted_session_share() -> np.ndarray:
+    """Per segment, the share of sessions without a purchase (the churn hazard's "experience")."""
+    pmf = session_length_pmf()
+    shares = np.empty(len(SEGMENT_MIX))
+    for s, matrix in enumerate(_calibrated_transitions()):
+        step = matrix[:5].copy()
+        step[:, PURCHASE] = 0.0
+        mass = matrix[START].copy()
+        mass[PURCHASE] = 0.0
+        total = 0.0
+        for length in range(1, pmf.size + 1):
+            total += pmf[length - 1] * mass.sum()
+            mass = mass @ step
+        shares[s] = total
+    return shares
 
 
 _LUT_SIZE = 1 << 12
@@ -177,22 +314,14 @@ TYPE_BITS = 12  # u quantised to 1/4096 for the next-type lookup
 
 
 def _next_type_table(cumulative: np.ndarray) -> np.ndarray:
-    """Flat int8 table: index (segment * 6 + previous) * 4096 + floor(u * 4096) -> next type.
-
-    One gather per step instead of comparing u against four thresholds per lane; quantising u moves
-    each type's share by less than 1/4096.
-    """
+    """Flat int8 table: index (segment * 6 + previous) * 4096 + floor(u * 4096) -> next type."""
     centres = (np.arange(1 << TYPE_BITS) + 0.5) / (1 << TYPE_BITS)
-    kinds: np.ndarray = (centres[None, None, :, None] >= cumulative[:, :, None, :4]).sum(axis=3)
-    return kinds.astype(np.int8).ravel()
+    kinds = (centres[None, None, :, None] >= cumulative[:, :, None, :4]).sum(axis=3)
+    return np.asarray(kinds.astype(np.int8).ravel())
 
 
 def _lookup_table(shares: list[float]) -> np.ndarray:
-    """Maps floor(u * 4096) to an index drawn with the given shares (to 1/4096).
-
-    For small categorical draws (devices, referrers, categories) a table lookup is several times
-    cheaper than a binary search per event.
-    """
+    """Maps floor(u * 4096) to an index drawn with the given shares (to 1/4096)."""
     cdf = np.cumsum(np.asarray(shares, dtype=np.float64))
     cdf /= cdf[-1]
     centres = (np.arange(_LUT_SIZE) + 0.5) / _LUT_SIZE
@@ -203,141 +332,417 @@ def _draw(table: np.ndarray, u: np.ndarray) -> np.ndarray:
     return table[(u * _LUT_SIZE).astype(np.intp)]
 
 
+def epoch_ms_for(config: ModelConfig, users: Users) -> int:
+    """The longest epoch (a divisor of a day, >= 2 h) whose expected events stay under EPOCH_TARGET_EVENTS."""
+    from ..limits import DEFAULT_START_MS
+
+    alive = users.class_alive(np.array([DEFAULT_START_MS + 365 * MS_PER_DAY // 2]))[0]
+    per_day = float((alive * CLASS_SESSIONS_PER_DAY).sum()) * mean_session_events() * max(hour_of_week_activity())
+    for hours in EPOCH_HOURS:
+        if per_day * hours / 24 <= EPOCH_TARGET_EVENTS:
+            return hours * MS_PER_HOUR
+    return EPOCH_HOURS[-1] * MS_PER_HOUR
+
+
 class Behaviour:
-    """Computes `Events` for any range of one shard's stream."""
+    """Computes `Events` for any range of positions of one stream (seed, shard, start_ms, partition)."""
 
-    # Lanes computed together: bounds the temporaries (a whole 16,384-lane epoch at once peaked at
-    # 180 MB per worker; 2,048 lanes keep it near 60 MB) while keeping numpy calls large.
-    LANE_CHUNK = 2048
-
-    def __init__(self, catalog: Catalog, shard: int, cached_epochs: int = 1) -> None:
-        """`cached_epochs`: epochs kept computed (about 21 MB each with the default catalog). A producer reads
-        forwards and needs one; a server answering several offset requests at once keeps a few, or requests
-        in different epochs would recompute a whole epoch for every batch they read."""
+    def __init__(self, catalog: Catalog, shard: int, start_ms: int, partition: int = 0, partitions: int = 1,
+                 cached_epochs: int = 1) -> None:
+        """`cached_epochs`: time epochs kept computed. A producer reads forwards and needs one; a server
+        answering several offset requests at once keeps a few."""
+        if not 0 <= partition < partitions:
+            raise ValueError(f"partition must be in 0..{partitions - 1}, got {partition}")
         self.catalog = catalog
-        self.shard = shard
-        self.lanes = catalog.config.lanes
-        self.steps = MAX_SESSION_EVENTS
-        self.epoch_events = self.lanes * self.steps
+        self.users = catalog.users
+        self.shard, self.start_ms = shard, int(start_ms)
+        self.partition, self.partitions = partition, partitions
+        self.epoch_ms = epoch_ms_for(catalog.config, self.users)
+        self.e0 = self.start_ms // self.epoch_ms
         seed = catalog.config.seed
-        self._keys = [derive_key(seed, shard, purpose) for purpose in (1, 2, 3, 4)]
+        self._keys = [derive_key(seed, shard, partition, partitions, purpose) for purpose in range(8 + ROUNDS)]
         self._next_type = _next_type_table(calibrate())
-        lane = np.arange(self.lanes, dtype=np.int64)
-        self._users_in_lane = ((catalog.n_users - lane + self.lanes - 1) // self.lanes).astype(np.float64)
         self._profile_table = _lookup_table([p[3] for p in DEVICE_PROFILES])
         self._referrer_table = _lookup_table([r[1] for r in REFERRERS])
         self._category_table = _lookup_table(list(CATEGORY_WEIGHTS))
-        # Computed epochs, least recently used first. Their buffers are reused for the next epoch:
-        # allocating ~20 MB per epoch costs page faults.
+        self._mean_events = mean_session_events()
+        self._budget_chunks: dict[int, np.ndarray] = {}
+        self._cum = np.zeros(1, dtype=np.int64)  # _cum[k] = sum of E(e0 - 1 .. e0 - 2 + k)
+        self._before: int | None = None
+        self._spills: dict[int, int] = {}
         self._cached_epochs = max(1, cached_epochs)
         self._epochs: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
+        self._timings: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
+        self._sessions: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
+
+    # ---- the closed form ----
+
+    def events_per_second(self, time_ms: int | np.ndarray) -> np.ndarray | float:
+        """Expected events per second of this stream at event time `time_ms` (A(t) / partitions)."""
+        t = np.atleast_1d(np.asarray(time_ms, dtype=np.int64))
+        alive = self.users.class_alive(t)
+        sessions_per_ms = (alive * CLASS_SESSIONS_PER_DAY).sum(axis=1) / MS_PER_DAY
+        rate = sessions_per_ms * 1000 * hour_of_week_activity()[hour_of_week(t)] * self._mean_events
+        rate = rate / self.partitions
+        return float(rate[0]) if np.ndim(time_ms) == 0 else rate
+
+    def budget(self, epoch: int) -> int:
+        """E(epoch): events of the sessions that start in `epoch`, in closed form."""
+        return int(self._budget_chunk(epoch // E_CHUNK)[epoch % E_CHUNK])
+
+    def _budget_chunk(self, chunk: int) -> np.ndarray:
+        budgets = self._budget_chunks.get(chunk)
+        if budgets is None:
+            hours = self.epoch_ms // MS_PER_HOUR
+            starts = (chunk * E_CHUNK + np.arange(E_CHUNK, dtype=np.int64)) * self.epoch_ms
+            mids = (starts[:, None] + np.arange(hours, dtype=np.int64)[None, :] * MS_PER_HOUR + MS_PER_HOUR // 2)
+            per_s = np.asarray(self.events_per_second(mids.ravel())).reshape(E_CHUNK, hours)
+            budgets = np.rint(per_s.sum(axis=1) * 3600).astype(np.int64)
+            if len(self._budget_chunks) > 64:
+                self._budget_chunks.clear()
+            self._budget_chunks[chunk] = budgets
+        return budgets
+
+    def _budgets(self, first: int, count: int) -> np.ndarray:
+        """E(first .. first + count - 1), a chunk of epochs at a time (no Python work per epoch)."""
+        chunks = range(first // E_CHUNK, (first + count - 1) // E_CHUNK + 1)
+        joined = np.concatenate([self._budget_chunk(c) for c in chunks])
+        offset = first - chunks[0] * E_CHUNK
+        return joined[offset : offset + count]
+
+    def _cumulative(self, k: int) -> int:
+        """sum of E(e0 - 1 .. e0 - 2 + k)."""
+        while self._cum.size <= k:
+            first = self.e0 - 1 + self._cum.size - 1
+            extra = self._budgets(first, max(64, self._cum.size))
+            self._cum = np.concatenate([self._cum, self._cum[-1] + np.cumsum(extra)])
+        return int(self._cum[k])
+
+    def before_start(self) -> int:
+        """Events of sessions started in epochs e0 - 1 and e0 with time before start_ms."""
+        if self._before is None:
+            total = 0
+            for e in (self.e0 - 1, self.e0):
+                total += int((self._timing(e)["time_ms"] < self.start_ms).sum())
+            self._before = total
+        return self._before
+
+    def spill(self, epoch: int) -> int:
+        """Events of sessions started in `epoch` that happen in the next epoch."""
+        spill = self._spills.get(epoch)
+        if spill is None:
+            if len(self._spills) > 4096:
+                self._spills.clear()
+            spill = self._spills[epoch] = int((self._timing(epoch)["time_ms"] >= (epoch + 1) * self.epoch_ms).sum())
+        return spill
+
+    def first_position(self, epoch: int) -> int:
+        """Positions of the stream before the first event of time epoch `epoch` (>= e0)."""
+        if epoch <= self.e0:
+            return 0
+        return self._cumulative(epoch - self.e0 + 1) - self.spill(epoch - 1) - self.before_start()
+
+    def epoch_of_position(self, position: int) -> int:
+        """The time epoch holding `position`."""
+        before = self.before_start()
+        k = 1
+        while self._cumulative(k) - before <= position:  # grow the closed-form sums far enough
+            k *= 2
+        upper = int(np.searchsorted(self._cum[: k + 1] - before, position, side="right")) - 1
+        epoch = max(self.e0, self.e0 - 1 + upper)
+        if self.first_position(epoch + 1) <= position:
+            epoch += 1
+        return epoch
+
+    def position_at(self, time_ms: int) -> int:
+        """How many positions have event time < time_ms."""
+        if time_ms <= self.start_ms:
+            return 0
+        epoch = time_ms // self.epoch_ms
+        own = self._timing(epoch)["time_ms"]
+        spilled = self._timing(epoch - 1)["time_ms"]
+        low = self.start_ms if epoch == self.e0 else epoch * self.epoch_ms
+        count = int(((own < time_ms) & (own >= low)).sum()) + int(((spilled >= low) & (spilled < time_ms)).sum())
+        return self.first_position(epoch) + count
+
+    # ---- reading ----
 
     def events(self, first: int, count: int) -> Events:
         """Events at positions first .. first + count - 1.
 
         The arrays may be views of a buffer that the next call reuses: use them before calling again.
         """
-        if count <= 0:
-            return Events.from_stored(self._epoch(first // self.epoch_events), first, 0, 0)
+        epoch = self.epoch_of_position(first)
         parts: list[Events] = []
-        position, end = first, first + count
-        while position < end:
-            epoch, offset = divmod(position, self.epoch_events)
-            take = min(end - position, self.epoch_events - offset)
-            part = Events.from_stored(self._epoch(epoch), epoch * self.epoch_events, offset, offset + take)
-            parts.append(part if position + take == end and not parts else part.copy())
+        position, end = first, first + max(count, 0)
+        while True:
+            base = self.first_position(epoch)
+            stored = self._epoch(epoch)
+            size = stored["time_ms"].size
+            take = min(end - position, base + size - position)
+            part = Events.from_stored(stored, base, position - base, position - base + max(take, 0))
+            if position + take >= end and not parts:
+                return part
+            parts.append(part.copy())
             position += take
-        if len(parts) == 1:
-            return parts[0]
+            if position >= end:
+                break
+            epoch += 1
         return Events(**{name: np.concatenate([vars(p)[name] for p in parts]) for name in vars(parts[0])})
 
+    # ---- caches ----
+
+    @staticmethod
+    def _cached(cache: OrderedDict[int, dict[str, np.ndarray]], key: int, size: int,
+                compute: object) -> dict[str, np.ndarray]:
+        value = cache.get(key)
+        if value is not None:
+            cache.move_to_end(key)
+            return value
+        assert callable(compute)
+        value = compute(key)
+        assert isinstance(value, dict)
+        cache[key] = value
+        while len(cache) > size:
+            cache.popitem(last=False)
+        return value
+
+    def _timing(self, epoch: int) -> dict[str, np.ndarray]:
+        return self._cached(self._timings, epoch, 4, self._compute_timing)
+
+    def _session_epoch(self, epoch: int) -> dict[str, np.ndarray]:
+        return self._cached(self._sessions, epoch, 2, self._compute_sessions)
+
     def _epoch(self, epoch: int) -> dict[str, np.ndarray]:
-        # Streams are read forwards, a block at a time: keeping computed epochs makes that O(1) per block.
-        stored = self._epochs.get(epoch)
-        if stored is not None:
-            self._epochs.move_to_end(epoch)
-            return stored
-        if len(self._epochs) >= self._cached_epochs:
-            _, stored = self._epochs.popitem(last=False)
-        else:
-            stored = {name: np.empty(self.epoch_events, dtype=dt) for name, dt in Events.STORED.items()}
-        grid = {name: value.reshape(self.steps, self.lanes) for name, value in stored.items()}
-        for first_lane in range(0, self.lanes, self.LANE_CHUNK):
-            self._compute_lanes(grid, epoch, first_lane, min(self.lanes, first_lane + self.LANE_CHUNK))
-        self._epochs[epoch] = stored  # only once complete: an exception leaves no torn epoch behind
-        return stored
+        return self._cached(self._epochs, epoch, self._cached_epochs, self._compute_epoch)
 
-    def _compute_lanes(self, out: dict[str, np.ndarray], epoch: int, lane_start: int, lane_stop: int) -> None:
-        """Fill an epoch's (steps, lanes) grids for lanes lane_start .. lane_stop - 1, all steps."""
-        cat = self.catalog
-        steps = self.steps
-        base = epoch * self.epoch_events
-        lane = np.arange(lane_start, lane_stop, dtype=np.int64)[None, :]
-        step = np.arange(steps, dtype=np.int64)[:, None]
-        positions = (base + step * self.lanes + lane).astype(np.uint64)
-        w1, w2, w3, w4 = (hash_positions(key, positions) for key in self._keys)
-        width = lane_stop - lane_start
-        column = np.arange(width, dtype=np.int64)[None, :]
+    # ---- stage 1: sessions and their events' times ----
 
-        # Session boundaries and per-session draws (taken at the session's first position).
-        starts = unit(w1, 0) < SESSION_START_PROBABILITY
-        starts[0] = True
-        first_step = np.maximum.accumulate(np.where(starts, step, 0), axis=0)
-        session_word = w2[first_step, column]
-        session_word_b = w1[first_step, column]
-        user = (lane + self.lanes * np.floor(unit(session_word, 0) * self._users_in_lane[lane])).astype(np.int32)
-        own_device = unit(session_word, 1) < OWN_DEVICE_SHARE
-        any_device = _draw(self._profile_table, unit(session_word, 2))
-        profile = np.where(own_device, cat.user_profile[user], any_device).astype(np.int8)
-        referrer = _draw(self._referrer_table, unit(session_word_b, 1))
-        segment = cat.user_segment[user]
+    def _hash(self, purpose: int, counters: np.ndarray) -> np.ndarray:
+        return hash_positions(self._keys[purpose], counters)
 
-        # Per-event draws: the product a view or click would pick, the page time, the quantity.
-        u_pref = unit(w3, 0)
+    def _draw_sessions(self, epoch: int, n_draw: int) -> dict[str, np.ndarray]:
+        """Draws 0 .. n_draw - 1 of an epoch: user, start time, planned events; invalid ones removed."""
+        users = self.users
+        start = epoch * self.epoch_ms
+        draw = np.arange(n_draw, dtype=np.int64)
+        counters = (np.uint64(epoch & 0xFFFFF) << np.uint64(28)) | draw.astype(np.uint64)
+        word_a = self._hash(0, counters)
+        # The class, weighted by its active users times their visits at the epoch's middle.
+        alive = users.class_alive(np.array([start + self.epoch_ms // 2]))[0]
+        weights = alive * CLASS_SESSIONS_PER_DAY
+        if weights.sum() <= 0:
+            return {"draw": draw[:0], "user": draw[:0], "klass": draw[:0], "start_ms": draw[:0], "planned": draw[:0]}
+        cdf = np.cumsum(weights) / weights.sum()
+        klass = np.minimum(np.searchsorted(cdf, unit(word_a, 0), side="right"), N_CLASSES - 1)
+        # Windows of the epoch weighted by the hour-of-week profile, one cumulative table per phase.
+        n_windows = self.epoch_ms // WINDOW_MS
+        window_start = start + np.arange(n_windows, dtype=np.int64) * WINDOW_MS
+        window_weight = hour_of_week_activity()[hour_of_week(window_start)].reshape(-1, PHASES).T
+        per_phase = n_windows // PHASES
+        # Per phase, a 4096-quantile table of its windows (weighted by activity): a gather, not a search.
+        phase_cdf = np.cumsum(window_weight, axis=1)
+        phase_cdf /= phase_cdf[:, -1:]
+        centres = (np.arange(_LUT_SIZE) + 0.5) / _LUT_SIZE
+        window_lut = np.stack([np.minimum(np.searchsorted(cdf, centres, side="right"), per_phase - 1)
+                               for cdf in phase_cdf]).ravel()
+        registered = users.registered_by(start + self.epoch_ms - 1)
+        # Per class, this partition's blocks that can hold a user active in the epoch: from the oldest one
+        # whose users can still be alive (lifetimes are capped) to the newest registered.
+        first_own = -(-(users.oldest_block(start) - self.partition) // self.partitions)
+        last_own = -(-(-(-registered // BLOCK) - self.partition) // self.partitions)
+        own_blocks = np.maximum(0, last_own - first_own)
+        user = np.full(n_draw, -1, dtype=np.int64)
+        start_ms = np.zeros(n_draw, dtype=np.int64)
+        window = np.zeros(n_draw, dtype=np.int64)
+        window_u = (unit(word_a, 1) * _LUT_SIZE).astype(np.int64)
+        pending = np.flatnonzero(own_blocks[klass] > 0)
+        end = start + self.epoch_ms
+        for r in range(ROUNDS):
+            if pending.size == 0:
+                break
+            word = self._hash(8 + r, counters[pending])
+            their_class = klass[pending]
+            own = first_own[their_class] + (unit(word, 0) * own_blocks[their_class]).astype(np.int64)
+            block = self.partition + self.partitions * own
+            candidate = users.user_of(block, their_class, unit(word, 1))
+            life = users.life_word(candidate)
+            joined = users.registered_ms(candidate)
+            leaves = joined + users.lifetime_ms(life, their_class)
+            # Most rejections are users gone long before the epoch: only those active in it get a start time.
+            near = np.flatnonzero((candidate < USER_ID_CAPACITY) & (joined < end) & (leaves > start))
+            phase = users.phase_of(life[near])
+            j = phase + PHASES * window_lut[phase * _LUT_SIZE + window_u[pending[near]]]
+            t = start + j * WINDOW_MS + (unit(word[near], 2) * WINDOW_MS).astype(np.int64)
+            inside = (joined[near] <= t) & (t < leaves[near])
+            accepted = near[inside]
+            hit = pending[accepted]
+            user[hit], start_ms[hit], window[hit] = candidate[accepted], t[inside], j[inside]
+            keep = np.ones(pending.size, dtype=bool)
+            keep[accepted] = False
+            pending = pending[keep]
+        valid = np.flatnonzero(user >= 0)
+        # One session per user and window: keep the first draw.
+        _, first = np.unique(user[valid] * 4096 + window[valid], return_index=True)  # <= 2048 h of windows
+        valid = np.sort(valid[first])
+        word_b = self._hash(1, counters[valid])
+        return {"draw": valid, "user": user[valid], "klass": klass[valid], "start_ms": start_ms[valid],
+                "planned": planned_events(unit(word_b, 0))}
+
+    def _compute_timing(self, epoch: int) -> dict[str, np.ndarray]:
+        """Sessions started in `epoch` filling exactly E(epoch) events, with every event's time.
+
+        Layout: step-major (all sessions' 1st events, then all 2nd events, ...), sessions sorted by their
+        final event count, longest first, so step j's events belong to the first c_j sessions.
+        """
+        target = self.budget(epoch)
+        n_draw = int(target / self._mean_events * 1.12) + 32
+        while True:
+            s = self._draw_sessions(epoch, n_draw) if target else self._draw_sessions(epoch, 0)
+            planned = s["planned"]
+            order1 = np.argsort(-planned, kind="stable")
+            counts1 = np.bincount(planned, minlength=MAX_SESSION_EVENTS + 1)[::-1].cumsum()[::-1][1:]
+            offsets1 = np.concatenate([[0], np.cumsum(counts1)])
+            total = int(offsets1[-1])
+            rank_of_event = np.concatenate([np.arange(c) for c in counts1]) if total else np.zeros(0, np.int64)
+            session_of_event = order1[rank_of_event]
+            step_of_event = np.repeat(np.arange(MAX_SESSION_EVENTS), counts1)
+            counters = ((np.uint64(epoch & 0xFFFFF) << np.uint64(34))
+                        | (s["draw"][session_of_event].astype(np.uint64) << np.uint64(6))
+                        | step_of_event.astype(np.uint64))
+            word = self._hash(2, counters)
+            page, gap = page_and_gap(unit(word, 0), unit(word, 1))
+            offset = np.empty(total, dtype=np.int64)
+            acc = np.zeros(planned.size, dtype=np.int64)
+            for j, c in enumerate(counts1):
+                if c == 0:
+                    break
+                sl = slice(offsets1[j], offsets1[j] + c)
+                offset[sl] = acc[:c]
+                acc[:c] += gap[sl]
+            fits = offset + page.astype(np.int64) * 1000 <= MAX_SESSION_MS
+            kept = np.bincount(session_of_event, weights=fits, minlength=planned.size).astype(np.int64)
+            cum = np.cumsum(kept)
+            if target == 0 or (cum.size and cum[-1] >= target):
+                break
+            if n_draw > 50 * (target + 100):
+                raise RuntimeError(f"epoch {epoch}: the store's users cannot fill {target} events")
+            n_draw = n_draw * 3 // 2
+        # Budget: whole sessions in draw order while they fit, the crossing one truncated.
+        final = np.clip(target - (cum - kept), 0, kept) if target else kept * 0
+        alive = np.flatnonzero(final > 0)
+        order2 = alive[np.argsort(-final[alive], kind="stable")]
+        rank1 = np.empty(planned.size, dtype=np.int64)
+        rank1[order1] = np.arange(planned.size)
+        counts2 = np.bincount(final[order2], minlength=MAX_SESSION_EVENTS + 1)[::-1].cumsum()[::-1][1:]
+        picks = [offsets1[j] + rank1[order2[:c]] for j, c in enumerate(counts2) if c]
+        pick = np.concatenate(picks) if picks else np.zeros(0, np.int64)
+        sessions = {name: value[order2] for name, value in s.items()}
+        rank2 = np.concatenate([np.arange(c) for c in counts2 if c]) if picks else np.zeros(0, np.int64)
+        return {
+            **{f"s_{name}": value for name, value in sessions.items()},
+            "counts": counts2,
+            "rank": rank2.astype(np.int32),
+            "step": step_of_event[pick].astype(np.int16),
+            "time_ms": sessions["start_ms"][rank2] + offset[pick],
+            "page": page[pick],
+            "cart_quantity": _cart_quantity(unit(word[pick], 2)),
+            "counter": counters[pick],
+        }
+
+    # ---- stage 2: the funnel of each session ----
+
+    def _compute_sessions(self, epoch: int) -> dict[str, np.ndarray]:
+        timing = self._timing(epoch)
+        if "counter" not in timing:  # only its times were kept (see below): compute it again
+            timing = self._compute_timing(epoch)
+        # Once the funnel is done, the timing cache needs only the times (for spills and position_at):
+        # keeping whole timings of four week-long epochs cost ~50 MB per worker.
+        self._timings[epoch] = {"time_ms": timing["time_ms"]}
+        cat, users = self.catalog, self.users
+        rank, counts = timing["rank"], timing["counts"]
+        n_sessions = timing["s_user"].size
+        s_user = timing["s_user"]
+        s_segment = CLASS_SEGMENT[timing["s_klass"]]
+        prefs, pref_count = users.preferences(s_user)
+        word_b = self._hash(1, (np.uint64(epoch & 0xFFFFF) << np.uint64(28)) | timing["s_draw"].astype(np.uint64))
+        own_device = unit(word_b, 1) < OWN_DEVICE_SHARE
+        s_profile = np.where(own_device, users.profile(s_user), _draw(self._profile_table, unit(word_b, 2)))
+        word_c = self._hash(3, (np.uint64(epoch & 0xFFFFF) << np.uint64(28)) | timing["s_draw"].astype(np.uint64))
+        s_referrer = _draw(self._referrer_table, unit(word_c, 0))
+
+        counter = timing["counter"]
+        w2, w3 = self._hash(4, counter), self._hash(5, counter)
+        u_pref = unit(w2, 0)
         preferred = u_pref < PREFERENCE_SHARE
-        pref_slot = np.floor(u_pref / PREFERENCE_SHARE * cat.user_pref_count[user]).astype(np.int64)
-        pref_category = cat.user_prefs[user, np.minimum(pref_slot, 3)]
+        pref_slot = np.minimum((u_pref / PREFERENCE_SHARE * pref_count[rank]).astype(np.int64), 3)
+        pref_category = prefs[rank, pref_slot]
         u_other = np.clip((u_pref - PREFERENCE_SHARE) / (1 - PREFERENCE_SHARE), 0, 1 - 1e-12)
-        any_category = _draw(self._category_table, u_other)
-        category = np.where(preferred, pref_category, any_category).astype(np.int64)
-        candidate = cat.pick_products(category, unit(w1, 2), unit(w4, 0))
-        u_view = unit(w3, 1)
-        view_seconds = (5 + 296 * (u_view * u_view * u_view)).astype(np.int16)  # 5-300 s, median about 42 s
-        u_qty = unit(w3, 2)
-        cart_quantity = (1 + (u_qty > 0.7) + (u_qty > 0.9)).astype(np.int8)
+        category = np.where(preferred, pref_category, _draw(self._category_table, u_other)).astype(np.int64)
+        candidate = cat.pick_products(category, unit(w2, 1), unit(w2, 2))
+        cart_quantity = timing["cart_quantity"]
+        type_row = (s_segment[rank].astype(np.int32) * (6 << TYPE_BITS)
+                    + (w3 & np.uint64((1 << TYPE_BITS) - 1)).astype(np.int32))
 
-        # The funnel: one vectorised Markov step per lane step (L iterations over the chunk's lanes).
-        # The next type is one lookup in a (segment, previous type, u) table, u quantised to 1/4096.
-        type_row = (segment.astype(np.int32) * (6 << TYPE_BITS)
-                    + ((w1 >> np.uint64(21)) & np.uint64((1 << TYPE_BITS) - 1)).astype(np.int32))
-        types = np.empty((steps, width), dtype=np.int8)
-        products = np.empty((steps, width), dtype=np.int32)
-        quantities = np.empty((steps, width), dtype=np.int8)
-        prev = np.full(width, START << TYPE_BITS, dtype=np.int32)
-        start_row = np.int32(START << TYPE_BITS)
-        focus = np.zeros(width, dtype=np.int32)
-        held = np.zeros(width, dtype=np.int8)
-        for j in range(steps):
-            prev = np.where(starts[j], start_row, prev)
-            kind = self._next_type[type_row[j] + prev]
-            focus = np.where(kind <= CLICK, candidate[j], focus)
-            held = np.where(kind == CART, cart_quantity[j], held)
-            types[j], products[j], quantities[j] = kind, focus, held
-            prev = kind.astype(np.int32) << TYPE_BITS
+        total = rank.size
+        types = np.empty(total, dtype=np.int8)
+        products = np.empty(total, dtype=np.int32)
+        quantities = np.empty(total, dtype=np.int8)
+        prev = np.full(n_sessions, START << TYPE_BITS, dtype=np.int32)
+        focus = np.zeros(n_sessions, dtype=np.int32)
+        held = np.zeros(n_sessions, dtype=np.int8)
+        at = 0
+        for c in counts:
+            if c == 0:
+                break
+            sl = slice(at, at + c)
+            kind = self._next_type[type_row[sl] + prev[:c]]
+            focus[:c] = np.where(kind <= CLICK, candidate[sl], focus[:c])
+            held[:c] = np.where(kind == CART, cart_quantity[sl], held[:c])
+            types[sl], products[sl], quantities[sl] = kind, focus[:c], held[:c]
+            prev[:c] = kind.astype(np.int32) << TYPE_BITS
+            at += c
 
         in_cart = (types == CART) | (types == PURCHASE)
         quantity = np.where(in_cart, quantities, 0).astype(np.int8)
-        cols = slice(lane_start, lane_stop)
-        out["session_offset"][:, cols] = first_step * self.lanes + lane
-        out["session_event_index"][:, cols] = step - first_step + 1
-        out["user"][:, cols] = user
-        out["product"][:, cols] = products
-        out["interaction_type"][:, cols] = types
-        out["duration_s"][:, cols] = np.where(types == VIEW, view_seconds, 0)
-        out["quantity"][:, cols] = quantity
-        revenue = np.zeros(types.shape, dtype=np.int32)
+        revenue = np.zeros(total, dtype=np.int32)
         bought = types == PURCHASE
         revenue[bought] = cat.product_price_cents[products[bought]] * quantity[bought]
-        out["revenue_cents"][:, cols] = revenue
-        out["profile"][:, cols] = profile
-        out["referrer"][:, cols] = referrer
+        session_key = (np.uint64(epoch) << np.uint64(28)) | timing["s_draw"].astype(np.uint64)
+        return {
+            "time_ms": timing["time_ms"],
+            "session_key": session_key[rank],
+            "session_event_index": (timing["step"] + 1).astype(np.int16),
+            "user": s_user[rank].astype(np.int32),
+            "segment": s_segment[rank],
+            "city": users.city(s_user)[rank],
+            "product": products,
+            "interaction_type": types,
+            "duration_s": np.where(types == VIEW, timing["page"], 0).astype(np.int16),
+            "quantity": quantity,
+            "revenue_cents": revenue,
+            "profile": s_profile.astype(np.int8)[rank],
+            "referrer": s_referrer[rank],
+        }
+
+    # ---- stage 3: one epoch of event time ----
+
+    def _compute_epoch(self, epoch: int) -> dict[str, np.ndarray]:
+        """Events with time in `epoch` (and >= start_ms), in time order."""
+        start, end = epoch * self.epoch_ms, (epoch + 1) * self.epoch_ms
+        low = max(start, self.start_ms)
+        spill = self._session_epoch(epoch - 1)
+        t_spill = spill["time_ms"]
+        take_spill = np.flatnonzero(t_spill >= low)
+        spill_part = {name: spill[name][take_spill] for name in Events.STORED}  # before `own` may evict it
+        own = self._session_epoch(epoch)
+        t_own = own["time_ms"]
+        take_own = np.flatnonzero((t_own < end) & (t_own >= low))
+        # Sort key: time within the epoch, then the place in [spill, own] (spill first, then layout order):
+        # unique, so sorting the keys (about twice as fast as argsort) and masking gives the order.
+        rel = np.concatenate([t_spill[take_spill], t_own[take_own]]) - start
+        assert rel.size < 1 << 24, "an epoch must hold fewer than 16M events"
+        key = (rel.astype(np.uint64) << np.uint64(24)) | np.arange(rel.size, dtype=np.uint64)
+        key.sort()
+        order = (key & np.uint64((1 << 24) - 1)).astype(np.intp)
+        return {name: np.concatenate([spill_part[name], own[name][take_own]])[order] for name in Events.STORED}

@@ -1,14 +1,16 @@
-"""The simulated store: users and products, built once at start-up from the seed.
+"""The simulated store: products built once at start-up from the seed, users as pure functions (users.py).
 
-numpy assigns every attribute; Faker only fills small pools of names (users' and brands') when a
-process needs to render them (the users stream), so a worker that only emits interactions never
-imports it. Equal `ModelConfig`s give equal catalogs in every process.
+numpy assigns every product attribute; users cost no memory (10M users are as cheap as 1,000). Faker
+only fills small pools of names (users' and brands') when a process needs to render them (the users
+stream), so a worker that only emits interactions never imports it. Equal `ModelConfig`s give equal
+catalogs in every process.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime
+from functools import cached_property
 
 import numpy as np
 
@@ -16,19 +18,19 @@ from .model import (
     CATEGORIES,
     CATEGORY_PRICES,
     CATEGORY_WEIGHTS,
+    CHURN_HORIZON_MS,
     DEVICE_PROFILES,
+    MS_PER_DAY,
     POPULARITY_EXPONENT,
-    SEGMENT_ORDERS,
-    SEGMENT_SPEND,
-    SEGMENT_WEIGHTS,
+    PURCHASE,
+    SEGMENT_MIX,
     SEGMENTS,
     ModelConfig,
 )
 from .places import City
+from .rng import derive_key, hash_positions, unit
+from .users import CLASS_TIER, GENDERS, Users, as_of_ms, iso_ms
 
-GENDERS: tuple[str, ...] = ("female", "male", "non-binary")
-# Users registered over the five years before the catalog's reference date.
-REGISTRATION_SPAN_DAYS = 5 * 365
 PRODUCT_TAGS: tuple[tuple[str, ...], ...] = (
     ("wireless", "4k", "bluetooth", "refurbished", "smart", "portable"),
     ("cotton", "slim-fit", "summer", "winter", "organic", "sale"),
@@ -76,18 +78,7 @@ class Catalog:
 
     config: ModelConfig
     cities: tuple[City, ...]
-    # users
-    user_segment: np.ndarray  # int8, index into SEGMENTS
-    user_age: np.ndarray  # int16
-    user_gender: np.ndarray  # int8, index into GENDERS
-    user_city: np.ndarray  # int32, index into cities
-    user_profile: np.ndarray  # int8, index into DEVICE_PROFILES
-    user_prefs: np.ndarray  # int8 (n, 4): preferred categories; only the first user_pref_count are used
-    user_pref_count: np.ndarray  # int8, 1..4
-    user_registered_days_ago: np.ndarray  # int32
-    user_active_days_ago: np.ndarray  # int32, <= registered
-    user_total_spent_cents: np.ndarray  # int64
-    user_order_count: np.ndarray  # int32
+    users: Users  # pure functions of (seed, user id): see users.py
     # products
     product_category: np.ndarray  # int8, index into CATEGORIES
     product_price_cents: np.ndarray  # int64
@@ -109,7 +100,7 @@ class Catalog:
 
     @property
     def n_users(self) -> int:
-        return int(self.user_segment.size)
+        return self.users.n
 
     @property
     def n_products(self) -> int:
@@ -118,31 +109,7 @@ class Catalog:
     @classmethod
     def build(cls, config: ModelConfig, cities: tuple[City, ...], with_names: bool = False) -> Catalog:
         rng = np.random.default_rng([config.seed, 0xCA7A])
-        n_users, n_products = config.max_users, config.max_products
-
-        segment = rng.choice(len(SEGMENT_WEIGHTS), size=n_users, p=SEGMENT_WEIGHTS).astype(np.int8)
-        age = np.clip(np.rint(rng.normal(38, 13, n_users)), 18, 80).astype(np.int16)
-        gender = rng.choice(3, size=n_users, p=(0.49, 0.49, 0.02)).astype(np.int8)
-        population = np.array([c.population for c in cities], dtype=np.float64)
-        city = rng.choice(len(cities), size=n_users, p=population / population.sum()).astype(np.int32)
-        profile_share = np.array([p[3] for p in DEVICE_PROFILES])
-        profile = rng.choice(len(DEVICE_PROFILES), size=n_users, p=profile_share / profile_share.sum())
-
-        # 1-4 distinct preferred categories: the first k of a random permutation per user.
-        prefs = np.argsort(rng.random((n_users, len(CATEGORIES))), axis=1)[:, :4].astype(np.int8)
-        pref_count = rng.integers(1, 5, n_users).astype(np.int8)
-
-        orders_lo = np.array([r[0] for r in SEGMENT_ORDERS])[segment]
-        orders_hi = np.array([r[1] for r in SEGMENT_ORDERS])[segment]
-        orders = rng.integers(orders_lo, orders_hi + 1).astype(np.int32)
-        spend_lo = np.array([r[0] for r in SEGMENT_SPEND])[segment] * 100
-        spend_hi = np.array([r[1] for r in SEGMENT_SPEND])[segment] * 100
-        spent = rng.integers(spend_lo, spend_hi + 1).astype(np.int64)
-        # Consistency: no orders means nothing spent; some orders mean at least a dollar each.
-        spent = np.where(orders == 0, 0, np.maximum(spent, orders.astype(np.int64) * 100))
-
-        registered = rng.integers(0, REGISTRATION_SPAN_DAYS, n_users).astype(np.int32)
-        active = (registered * rng.random(n_users) ** 3).astype(np.int32)  # most were active recently
+        n_products = config.max_products
 
         category = rng.choice(len(CATEGORIES), size=n_products, p=CATEGORY_WEIGHTS).astype(np.int8)
         lo = np.array([p[0] for p in CATEGORY_PRICES], dtype=np.float64)[category]
@@ -176,10 +143,7 @@ class Catalog:
 
         return cls(
             config=config, cities=cities,
-            user_segment=segment, user_age=age, user_gender=gender, user_city=city,
-            user_profile=profile.astype(np.int8), user_prefs=prefs, user_pref_count=pref_count,
-            user_registered_days_ago=registered, user_active_days_ago=active,
-            user_total_spent_cents=spent, user_order_count=orders,
+            users=Users(config, cities),
             product_category=category, product_price_cents=cents, product_brand=brand,
             product_noun=noun, product_adjective=adjective, product_rating_tenths=rating,
             product_review_count=reviews, product_in_stock=in_stock, product_tags=tags,
@@ -202,8 +166,7 @@ class Catalog:
         size = np.where(empty, self.n_products, size)
         slot = start + (u_slot * size).astype(np.int64)
         slot = np.where(u_accept < self.alias_accept[slot], slot, self.alias_other[slot])
-        products: np.ndarray = self.category_products[slot]
-        return products
+        return np.asarray(self.category_products[slot])
 
     # ---- rendering helpers shared by the users stream and the encoder ----
 
@@ -213,42 +176,90 @@ class Catalog:
     def product_id(self, product: int) -> str:
         return f"p{product:07d}"
 
-    def user_record(self, user: int, as_of: date) -> dict[str, object]:
-        """One user as the users stream serves it (the original's fields, same names)."""
+    @cached_property
+    def mean_purchase_cents(self) -> float:
+        """Average revenue of a purchase event: popularity-weighted unit price x mean quantity (1.4)."""
+        return float((self.product_popularity * self.product_price_cents).sum()) * 1.4
+
+    def user_facts(self, user: np.ndarray, as_of: int | date | datetime) -> dict[str, np.ndarray]:
+        """The catalog's activity figures of users as of a time, vectorised, from the same per-user functions
+        that drive the events (visit rate x time active x the segment's purchases per session).
+
+        `last_active_ms` is -1 for users who have not registered by then.
+        """
+        from .behaviour import mean_session_events
+
+        t = as_of_ms(as_of)
+        users = self.users
+        user = np.asarray(user, dtype=np.int64)
+        registered, churn = users.registered_ms(user), users.churn_ms(user)
+        rate = users.sessions_per_day(user)
+        segment = users.segment(user)
+        end = np.minimum(t, churn)
+        days_active = np.maximum(end - registered, 0) / MS_PER_DAY
+        purchases_per_session = SEGMENT_MIX[:, PURCHASE][segment] * mean_session_events()
+        word = hash_positions(derive_key(self.config.seed, 0xFAC7), user.astype(np.uint64))
+        orders = _poisson(rate * days_active * purchases_per_session, unit(word, 0))
+        spend_factor = 0.6 + 0.8 * unit(word, 1)
+        spent = np.rint(orders * self.mean_purchase_cents * spend_factor)
+        spent = np.where(orders > 0, np.maximum(spent, orders * 100), 0)
+        gap_days = -np.log(unit(word, 2) + 1e-7) / np.maximum(rate, 1e-9)
+        last = np.maximum(end - (gap_days * MS_PER_DAY).astype(np.int64), registered)
+        last = np.where(registered <= t, last, -1)
+        return {"registered_ms": registered, "churn_ms": churn, "last_active_ms": last,
+                "order_count": orders.astype(np.int64), "total_spent_cents": spent.astype(np.int64),
+                "segment": segment, "sessions_per_day": rate}
+
+    def user_record(self, user: int, as_of: int | date | datetime, truth: bool = False) -> dict[str, object]:
+        """One user as the users stream serves it (the original's fields, same names), as of `as_of` (the
+        stream's start: epoch ms, a date or a datetime). With `truth`, the model's labels under "truth"."""
         assert self.names is not None, "build the catalog with_names=True to render users"
         names = self.names
-        gender = GENDERS[int(self.user_gender[user])]
+        ids = np.array([user], dtype=np.int64)
+        age, gender_index, profile_index = (int(x[0]) for x in self.users.demographics(ids))
+        gender = GENDERS[gender_index]
         pool = names.first_names_male if gender == "male" else names.first_names_female
         if gender == "non-binary" and user % 2:
             pool = names.first_names_male
         first = pool[(user * 7919) % len(pool)]
         last = names.last_names[(user * 104729) % len(names.last_names)]
         domain = names.email_domains[user % len(names.email_domains)]
-        city = self.cities[int(self.user_city[user])]
-        profile = DEVICE_PROFILES[int(self.user_profile[user])]
-        registered = as_of - timedelta(days=int(self.user_registered_days_ago[user]))
-        active = as_of - timedelta(days=int(self.user_active_days_ago[user]))
-        count = int(self.user_pref_count[user])
-        return {
+        city = self.cities[int(self.users.city(ids)[0])]
+        profile = DEVICE_PROFILES[profile_index]
+        prefs, count = self.users.preferences(ids)
+        facts = {name: value[0] for name, value in self.user_facts(ids, as_of).items()}
+        last_active = int(facts["last_active_ms"])
+        record: dict[str, object] = {
             "user_id": self.user_id(user),
             # The user number makes every email unique, whatever the name pools hold.
             "email": f"{first}.{last}{user}@{domain}".lower().replace(" ", ""),
             "first_name": first,
             "last_name": last,
-            "age": int(self.user_age[user]),
+            "age": age,
             "gender": gender,
             "location": f"{city.name}, {city.country_name}",
             "country": city.country_code,
             "city": city.name,
-            "user_segment": SEGMENTS[int(self.user_segment[user])],
-            "registration_date": registered.isoformat(),
-            "last_active": active.isoformat(),
-            "total_spent": int(self.user_total_spent_cents[user]) / 100,
-            "order_count": int(self.user_order_count[user]),
-            "preferences": [CATEGORIES[int(c)] for c in self.user_prefs[user, :count]],
+            "user_segment": SEGMENTS[int(facts["segment"])],
+            "registration_date": iso_ms(int(facts["registered_ms"]))[:10],
+            "last_active": iso_ms(last_active)[:10] if last_active >= 0 else None,
+            "total_spent": int(facts["total_spent_cents"]) / 100,
+            "order_count": int(facts["order_count"]),
+            "preferences": [CATEGORIES[int(c)] for c in prefs[0, : int(count[0])]],
             "device_type": profile[0],
             "browser": profile[1],
         }
+        if truth:
+            churn = int(facts["churn_ms"])
+            klass = int(self.users.klass(ids)[0])
+            record["truth"] = {
+                "segment": SEGMENTS[int(facts["segment"])],
+                "activity_tier": int(CLASS_TIER[klass]),
+                "sessions_per_day": round(float(facts["sessions_per_day"]), 4),
+                "registration_time": iso_ms(int(facts["registered_ms"])),
+                "churn_time": iso_ms(churn) if churn <= CHURN_HORIZON_MS else None,
+            }
+        return record
 
     def product_record(self, product: int) -> dict[str, object]:
         """One product with its name and brand (needs names)."""
@@ -304,3 +315,31 @@ def build_names(seed: int) -> Names:
             brands.append(name)
     domains = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "hotmail.com", "proton.me")
     return Names(female, male, last, domains, tuple(brands))
+
+
+def _poisson(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Poisson(lam) by inversion of one uniform per value; the normal approximation above lam = 40."""
+    lam = np.asarray(lam, dtype=np.float64)
+    small = np.minimum(lam, 40.0)
+    k = np.zeros(lam.shape, dtype=np.int64)
+    p = np.exp(-small)
+    cdf = p.copy()
+    for i in range(1, 120):
+        more = u > cdf
+        if not more.any():
+            break
+        k += more
+        p = p * small / i
+        cdf = cdf + p
+    z = np.sqrt(2.0) * _erfinv(2 * u - 1)
+    normal = np.maximum(np.rint(lam + np.sqrt(lam) * z), 0).astype(np.int64)
+    return np.where(lam > 40.0, normal, k)
+
+
+def _erfinv(x: np.ndarray) -> np.ndarray:
+    """Winitzki's approximation of the inverse error function (about 2e-3 relative): enough for counts."""
+    x = np.clip(x, -1 + 1e-12, 1 - 1e-12)
+    a = 0.147
+    ln = np.log(1 - x * x)
+    first = 2 / (np.pi * a) + ln / 2
+    return np.asarray(np.sign(x) * np.sqrt(np.sqrt(first * first - ln / a) - first))

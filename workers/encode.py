@@ -90,18 +90,7 @@ class RowLayout:
         self.place_fragments = _pad_table(
             [b'"country":' + _json(city.country_code) + b',"city":' + _json(city.name) for city in catalog.cities]
         )
-        category_json = [_json(c) for c in CATEGORIES]
-        product_fragments = []
-        for product, (category, cents) in enumerate(
-            zip(catalog.product_category.tolist(), catalog.product_price_cents.tolist(), strict=True)
-        ):
-            pid, name = catalog.product_id(product), CATEGORIES[category]
-            price = f"{cents // 100}.{cents % 100:02d}"
-            product_fragments.append(
-                f'"product_id":"{pid}","category":'.encode() + category_json[category]
-                + f',"price":{price},"page_url":"/products/{name}/{pid}"'.encode()
-            )
-        self.product_fragments = _pad_table(product_fragments)
+        self.product_fragments = _product_fragments(catalog)
         self.session_fragments = _pad_table(
             [
                 _json_fragment(
@@ -111,38 +100,19 @@ class RowLayout:
                 for device, browser, info, _s in DEVICE_PROFILES
             ]
         )
-        # The interaction's own fields (type, duration, quantity, revenue) as one fragment per combination
-        # that can occur: 304 of them. Revenue shows 0.00 here and is written for purchases only.
-        type_width = max(len(_json(t)) for t in INTERACTION_TYPES)
-        kind_texts = []
-        for kind, duration, quantity in _kind_combinations():
-            kind_texts.append(
-                b'"interaction_type":' + _json(INTERACTION_TYPES[kind]).ljust(type_width)
-                + b',"duration":' + (str(duration).encode() if duration else b"null").rjust(4)
-                + b',"quantity":' + (str(quantity).encode() if quantity else b"null").rjust(4)
-                + b',"revenue":' + b"0.00".rjust(REVENUE_WIDTH)
-            )
-        self.kind_fragments = _pad_table(kind_texts)
-        revenue_offset = len(kind_texts[0]) - REVENUE_WIDTH
+        self.kind_fragments, revenue_offset = _kind_fragments()
         self.profiles = len(DEVICE_PROFILES)
+        template = _Template()
+        self._lay_out(template, revenue_offset)
+        self.template = np.frombuffer(b"".join(template.parts), dtype=np.uint8).copy()
+        self.columns = template.columns
+        self.row_bytes = template.position
+        self.timestamp = self.columns["timestamp"]
+        assert self.timestamp == TIMESTAMP_COLUMN, "the timestamp must stay the first field"
 
-        # The template: literal bytes everywhere, placeholders where values go. Built by walking the
-        # schema's field order, so the encoder and clickstream.schema cannot drift apart.
-        parts: list[bytes] = []
-        columns: dict[str, Column] = {}
-        position = 0
-
-        def literal(data: bytes) -> None:
-            nonlocal position
-            parts.append(data)
-            position += len(data)
-
-        def slot(name: str, width: int, filler: bytes = b" ") -> None:
-            nonlocal position
-            columns[name] = Column(position, width)
-            parts.append(filler * width if len(filler) == 1 else filler)
-            position += width
-
+    def _lay_out(self, t: _Template, revenue_offset: int) -> None:
+        """The template: literal bytes everywhere, placeholders where values go. Built by walking the
+        schema's field order, so the encoder and clickstream.schema cannot drift apart."""
         grouped = {
             "country": ("place", self.place_fragments),
             "product_id": ("product", self.product_fragments),
@@ -150,44 +120,83 @@ class RowLayout:
         }
         skip = {"duration", "quantity", "revenue", "city", "category", "price", "page_url", "device_type", "browser",
                 "device_info"}
-        literal(b"{")
+        t.literal(b"{")
         for index, (name, *_rest) in enumerate(INTERACTION_FIELDS):
             if name in skip:
                 continue
             if index:
-                literal(b",")
+                t.literal(b",")
             if name in grouped:
                 group, table = grouped[name]
-                slot(group, table.shape[1])
-                continue
-            if name == "interaction_type":
-                slot("kind", self.kind_fragments.shape[1])
-                columns["revenue"] = Column(columns["kind"].start + revenue_offset, REVENUE_WIDTH)
-                continue
-            literal(ujson.dumps(name).encode() + b":")
-            if name == "timestamp":
-                literal(b'"')
-                slot("timestamp", TIMESTAMP_BYTES, TIMESTAMP_PLACEHOLDER)
-                literal(b'"')
-            elif name in ("interaction_id", "session_id"):
-                literal(b'"')
-                slot(name, 16)
-                literal(b'"')
-            elif name == "user_id":
-                literal(b'"u')
-                slot(name, USER_DIGITS)
-                literal(b'"')
-            elif name == "user_segment":
-                slot(name, self.segment_fragments.shape[1])
+                t.slot(group, table.shape[1])
+            elif name == "interaction_type":
+                t.slot("kind", self.kind_fragments.shape[1])
+                t.columns["revenue"] = Column(t.columns["kind"].start + revenue_offset, REVENUE_WIDTH)
             else:
-                widths = {"seq": SEQ_DIGITS, "session_event_index": 2}
-                slot(name, widths[name])
-        literal(b"}\n")
-        self.template = np.frombuffer(b"".join(parts), dtype=np.uint8).copy()
-        self.columns = columns
-        self.row_bytes = position
-        self.timestamp = columns["timestamp"]
-        assert self.timestamp == TIMESTAMP_COLUMN, "the timestamp must stay the first field"
+                t.literal(ujson.dumps(name).encode() + b":")
+                self._lay_out_value(t, name)
+        t.literal(b"}\n")
+
+    def _lay_out_value(self, t: _Template, name: str) -> None:
+        quoted = {"timestamp": (b'"', TIMESTAMP_BYTES), "interaction_id": (b'"', 16), "session_id": (b'"', 16),
+                  "user_id": (b'"u', USER_DIGITS)}
+        if name in quoted:
+            opening, width = quoted[name]
+            t.literal(opening)
+            t.slot(name, width, TIMESTAMP_PLACEHOLDER if name == "timestamp" else b" ")
+            t.literal(b'"')
+        elif name == "user_segment":
+            t.slot(name, self.segment_fragments.shape[1])
+        else:
+            t.slot(name, {"seq": SEQ_DIGITS, "session_event_index": 2}[name])
+
+
+class _Template:
+    """A row's bytes as they are laid out, and the columns that values fill."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.columns: dict[str, Column] = {}
+        self.position = 0
+
+    def literal(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.position += len(data)
+
+    def slot(self, name: str, width: int, filler: bytes = b" ") -> None:
+        self.columns[name] = Column(self.position, width)
+        self.parts.append(filler * width if len(filler) == 1 else filler)
+        self.position += width
+
+
+def _product_fragments(catalog: Catalog) -> np.ndarray:
+    category_json = [_json(c) for c in CATEGORIES]
+    fragments = []
+    for product, (category, cents) in enumerate(
+        zip(catalog.product_category.tolist(), catalog.product_price_cents.tolist(), strict=True)
+    ):
+        pid, name = catalog.product_id(product), CATEGORIES[category]
+        price = f"{cents // 100}.{cents % 100:02d}"
+        fragments.append(
+            f'"product_id":"{pid}","category":'.encode() + category_json[category]
+            + f',"price":{price},"page_url":"/products/{name}/{pid}"'.encode()
+        )
+    return _pad_table(fragments)
+
+
+def _kind_fragments() -> tuple[np.ndarray, int]:
+    """The interaction's own fields (type, duration, quantity, revenue) as one fragment per combination that
+    can occur (304 of them), and where revenue starts in one. Revenue shows 0.00 here and is written for
+    purchases only."""
+    type_width = max(len(_json(t)) for t in INTERACTION_TYPES)
+    texts = [
+        b'"interaction_type":' + _json(INTERACTION_TYPES[kind]).ljust(type_width)
+        + b',"duration":' + (str(duration).encode() if duration else b"null").rjust(4)
+        + b',"quantity":' + (str(quantity).encode() if quantity else b"null").rjust(4)
+        + b',"revenue":' + b"0.00".rjust(REVENUE_WIDTH)
+        for kind, duration, quantity in _kind_combinations()
+    ]
+    return _pad_table(texts), len(texts[0]) - REVENUE_WIDTH
 
 
 class Encoder:
@@ -203,8 +212,6 @@ class Encoder:
         seed = catalog.config.seed
         self._shard_bits = np.uint64(shard) << np.uint64(48)
         self._interaction_key = derive_key(seed, 0x1D)
-        self._user_segment = catalog.user_segment
-        self._user_city = catalog.user_city
         self._session_key = derive_key(seed, 0x5E)
         cols = self.layout.columns
         # Small integer fields come from tables too: one copy instead of a digit loop.
@@ -222,7 +229,9 @@ class Encoder:
         rows = self.new_buffer(n) if out is None else out[:n]
         for start in range(0, n, self.SUB_BLOCK_ROWS):
             stop = min(n, start + self.SUB_BLOCK_ROWS)
-            self._encode_block(events.slice(start, stop), rows[start:stop])
+            block = events.slice(start, stop)
+            self._encode_block(block, rows[start:stop])
+            stamp_event_times(rows[start:stop], block.time_ms)
         return rows
 
     # Ids: a bijective hash of (shard, position) is unique for every event of every shard. Public because
@@ -232,13 +241,13 @@ class Encoder:
         return mix64((events.seq | self._shard_bits) ^ self._interaction_key)
 
     def session_ids(self, events: Events) -> np.ndarray:
-        """The uint64 behind each event's `session_id` (a hash of its shard and its session's first position)."""
-        return mix64((events.session_start | self._shard_bits) ^ self._session_key)
+        """The uint64 behind each event's `session_id` (a hash of its shard and its session's key, < 2**48)."""
+        return mix64((events.session_key | self._shard_bits) ^ self._session_key)
 
     def _encode_block(self, events: Events, rows: np.ndarray) -> None:
         layout, cols = self.layout, self.layout.columns
-        _put(rows, cols["place"], layout.place_fragments, self._user_city[events.user])
-        _put(rows, cols["user_segment"], layout.segment_fragments, self._user_segment[events.user])
+        _put(rows, cols["place"], layout.place_fragments, events.city)
+        _put(rows, cols["user_segment"], layout.segment_fragments, events.segment)
         _user_digits(rows, cols["user_id"], events.user)
         _put(rows, cols["product"], layout.product_fragments, events.product)
         # intp before multiplying: int8 * 13 overflowed for the last referrers (and silently picked row 0)
@@ -273,9 +282,9 @@ def _kind_index_table() -> np.ndarray:
     return table
 
 
-def _number_table(count: int, width: int, null_for_zero: bool = False, zero_pad: bool = False) -> np.ndarray:
-    texts = [b"null" if (null_for_zero and i == 0) else str(i).encode() for i in range(count)]
-    return _pad_table([t.rjust(width, b"0" if zero_pad else b" ") for t in texts])
+def _number_table(count: int, width: int, zero_pad: bool = False) -> np.ndarray:
+    """0 .. count - 1 as right-aligned text `width` bytes wide, padded with zeros or spaces."""
+    return _pad_table([str(i).encode().rjust(width, b"0" if zero_pad else b" ") for i in range(count)])
 
 
 def _put(rows: np.ndarray, col: Column, table: np.ndarray, index: np.ndarray) -> None:
@@ -393,6 +402,40 @@ _MILLIS_Z = _pad_table([f"{ms:03d}Z".encode() for ms in range(1000)]).view("V4")
 def _second_prefix(second: int) -> np.ndarray:
     """`YYYY-MM-DDTHH:MM:SS.` of an epoch second, as one opaque 20-byte item."""
     return render_timestamps(np.array([second * 1000]))[0, :20].copy().view("V20")
+
+
+_TIME_OF_DAY = _pad_table(
+    [f"{h:02d}:{m:02d}:{sec:02d}.".encode() for h in range(24) for m in range(60) for sec in range(60)]
+).view("V9").ravel()  # "HH:MM:SS." for each second of a day: 778 KB, built once
+
+
+@lru_cache(maxsize=64)
+def _day_prefix(day: int) -> np.ndarray:
+    """`YYYY-MM-DDT` of a day since 1970, as one opaque 11-byte item."""
+    return render_timestamps(np.array([day * 86_400_000]))[0, :11].copy().view("V11")
+
+
+def stamp_event_times(rows: np.ndarray, epoch_ms: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> None:
+    """Write timestamps spread over hours (event time), in place: three table lookups per row (the date of
+    the day, the time of day to the second, the milliseconds). Rendering the calendar per row cost a third
+    of generation when every event of a block had its own second."""
+    if len(epoch_ms) == 0:
+        return
+    field = rows[:, column.start : column.stop]
+    days, ms_of_day = np.divmod(epoch_ms, 86_400_000)
+    first_day = int(days.min())
+    # A block spans a few days at most: one prefix per day in its range.
+    prefixes = np.concatenate([_day_prefix(d) for d in range(first_day, int(days.max()) + 1)])
+    np.take(prefixes, days - first_day, out=field[:, :11].view("V11")[:, 0], mode="clip")
+    seconds, millis = np.divmod(ms_of_day, 1000)
+    np.take(_TIME_OF_DAY, seconds, out=field[:, 11:20].view("V9")[:, 0], mode="clip")
+    np.take(_MILLIS_Z, millis, out=field[:, 20:24].view("V4")[:, 0], mode="clip")
+
+
+def read_timestamp_ms(row: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> int:
+    """The timestamp of one rendered row, in epoch milliseconds."""
+    text = bytes(row[column.start : column.stop]).decode().rstrip("Z")
+    return int(np.datetime64(text, "ms").astype(np.int64))
 
 
 def stamp_timestamps(rows: np.ndarray, epoch_ms: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> None:

@@ -11,6 +11,8 @@ from typing import Final
 
 import numpy as np
 
+from ..limits import DEFAULT_START_MS
+
 SEGMENTS: Final[tuple[str, ...]] = ("casual", "regular", "power", "premium")
 SEGMENT_WEIGHTS: Final[tuple[float, ...]] = (0.40, 0.35, 0.20, 0.05)
 # Lifetime spend (dollars) and order count per segment, inclusive ranges.
@@ -69,18 +71,57 @@ REFERRERS: Final[tuple[tuple[str | None, float], ...]] = (
     ("https://duckduckgo.com/", 0.02),
 )
 
-# Sessions: a session ends after each event with probability 1/MEAN_SESSION_EVENTS, and never has more than
-# MAX_SESSION_EVENTS events (see behaviour.py for why that bound exists).
-MEAN_SESSION_EVENTS: Final[int] = 8
-MAX_SESSION_EVENTS: Final[int] = 32
-# Visitors on the site at once, at most. The stream interleaves this many sessions (fewer for small catalogs).
-MAX_CONCURRENT_SESSIONS: Final[int] = 16384
+# Sessions: a session plans a geometric number of events (mean MEAN_SESSION_EVENTS, at most
+# MAX_SESSION_EVENTS) and ends early when it would outlast MAX_SESSION_MS (see behaviour.py).
+MEAN_SESSION_EVENTS: Final[int] = 7
+MAX_SESSION_EVENTS: Final[int] = 40
 # Share of product choices made within the user's preferred categories.
 PREFERENCE_SHARE: Final[float] = 0.7
 # Share of sessions on the user's own device profile.
 OWN_DEVICE_SHARE: Final[float] = 0.85
 # Zipf exponent of product popularity.
 POPULARITY_EXPONENT: Final[float] = 1.1
+
+# ---- the store's clock ----
+MS_PER_MINUTE: Final[int] = 60_000
+MS_PER_HOUR: Final[int] = 3_600_000
+MS_PER_DAY: Final[int] = 86_400_000
+# DEFAULT_START_MS (clickstream/limits.py), the event time of a stream's first position unless told otherwise,
+# is 2026-01-01T00:00:00Z, a Thursday.
+# A session lasts at most an hour, its last page included; sessions of one user are >= 30 min apart.
+MAX_SESSION_MS: Final[int] = 60 * MS_PER_MINUTE
+SESSION_GAP_MS: Final[int] = 30 * MS_PER_MINUTE
+# Seconds on a page: 5-300 s, 5 + 296 u^3 (median about 42 s). A view reports it as its `duration`.
+PAGE_SECONDS: Final[tuple[int, int]] = (5, 300)
+# Think time between leaving a page and the next event: log-normal, median and sigma, capped.
+THINK_MEDIAN_S: Final[float] = 6.0
+THINK_SIGMA: Final[float] = 1.2
+THINK_MAX_S: Final[float] = 900.0
+# Relative activity per hour of day, UTC (the store's local time): evening peak, night trough (~4x).
+HOURLY_ACTIVITY: Final[tuple[float, ...]] = (
+    0.55, 0.45, 0.38, 0.35, 0.35, 0.40, 0.52, 0.70, 0.88, 1.00, 1.05, 1.10,
+    1.15, 1.10, 1.05, 1.05, 1.10, 1.20, 1.32, 1.42, 1.40, 1.22, 0.95, 0.72,
+)
+# Saturday and Sunday: busier overall, with a later, flatter morning.
+WEEKEND_FACTOR: Final[float] = 1.25
+WEEKEND_MORNING_SHIFT_H: Final[int] = 2
+
+# ---- users: activity, lifecycle ----
+# Activity tiers: share of users and sessions per day of an active user (heavy-tailed: the top 10 % of
+# users make most of the events). Multiplied by the segment's factor (power and premium visit more).
+TIER_SHARES: Final[tuple[float, ...]] = (0.45, 0.30, 0.15, 0.08, 0.02)
+TIER_SESSIONS_PER_DAY: Final[tuple[float, ...]] = (0.02, 0.06, 0.2, 0.7, 2.0)
+SEGMENT_ACTIVITY: Final[tuple[float, ...]] = (0.8, 1.0, 1.4, 1.8)
+# Users register at a constant rate, in id order, from REGISTRATION_START_MS to REGISTRATION_END_MS:
+# three years before the default start and one after, so a stream sees both old and new users.
+REGISTRATION_START_MS: Final[int] = DEFAULT_START_MS - 3 * 365 * MS_PER_DAY
+REGISTRATION_END_MS: Final[int] = DEFAULT_START_MS + 365 * MS_PER_DAY
+# Churn: a constant hazard per day = base(segment) + CHURN_PER_UNCONVERTED_SESSION x the user's
+# sessions per day x the share of that segment's sessions that end without a purchase.
+BASE_CHURN_PER_DAY: Final[tuple[float, ...]] = (1 / 300, 1 / 500, 1 / 800, 1 / 1200)
+CHURN_PER_UNCONVERTED_SESSION: Final[float] = 0.004
+# `truth.churn_time` is null when a user's churn time is after this (beyond what any stream shows).
+CHURN_HORIZON_MS: Final[int] = REGISTRATION_END_MS + 2 * 365 * MS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -100,8 +141,3 @@ class ModelConfig:
             raise ValueError(f"max_users must be in 1..10000000, got {self.max_users}")
         if not 10 <= self.max_products <= 10_000_000:
             raise ValueError(f"max_products must be in 10..10000000, got {self.max_products}")
-
-    @property
-    def lanes(self) -> int:
-        """Concurrent sessions in a stream: each lane owns a disjoint set of users (see behaviour.py)."""
-        return max(1, min(MAX_CONCURRENT_SESSIONS, self.max_users // 4))

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import EXIT_BOOT_ERROR, EXIT_OK
+from ..limits import DEFAULT_START_MS
 from .generator import EventGenerator
 from .model import ModelConfig
 from .places import City
@@ -35,6 +36,11 @@ class ProducerSpec:
     ring_name: str
     cities: tuple[City, ...]
     parent_pid: int
+    # The stream this worker renders: event time of its position 0, and its share of the store's users
+    # (worker w of W passes partition=w, partitions=W, so no user is in two workers' sessions).
+    start_ms: int = DEFAULT_START_MS
+    partition: int = 0
+    partitions: int = 1
 
 
 def _die_with_parent() -> None:
@@ -53,7 +59,8 @@ def run_producer(spec: ProducerSpec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         ring = Ring.attach(spec.ring_name)
-        generator = EventGenerator(spec.model, spec.shard, cities=spec.cities)
+        generator = EventGenerator(spec.model, spec.shard, spec.start_ms, spec.partition, spec.partitions,
+                                   cities=spec.cities)
         ring.format(generator.row_bytes)
     except Exception as exc:  # a boot error: report it and exit with the code that says so
         print(f"clickstream worker {spec.shard}: cannot start: {exc}", file=sys.stderr, flush=True)

@@ -1,0 +1,251 @@
+"""The store's users as pure functions of (seed, user id): no per-user table, so 10 million users cost nothing.
+
+Every attribute of user `u` comes from a keyed hash of `u` (SplitMix64, `rng.py`), vectorised over
+arrays of ids, so a worker, the users stream and the realism report compute the same user without
+sharing memory. A table of 10M users would take ~350 MB per process; these functions take none.
+
+Classes: segment x activity tier
+--------------------------------
+Ids come in blocks of BLOCK = 4000. Within a block, a keyed rotation of the 4000 slots assigns each
+(segment, tier) class exactly its share of slots (segment 40/35/20/5 %, tiers 45/30/15/8/2 %), so shares
+are exact in every block while `id % 4000` predicts nothing. Sampling a user of class c uniformly is then
+O(1): a random block, a random slot of c, and the inverse rotation.
+
+Lifecycle
+---------
+Users register at a constant rate in id order from REGISTRATION_START_MS on: `max_users` of them by
+REGISTRATION_END_MS, and more after it at the same rate (ids past `max_users`), so the store keeps a steady
+population however far its event time runs (a live site delivering far faster than the store's own activity
+runs years ahead within hours), until USER_ID_CAPACITY ids have registered. A user's lifetime is
+exponential, capped at LIFETIME_CAP_MEANS mean lifetimes (so the users alive at a time are among the last
+few years' registrations, which keeps a session's user draw cheap), with a constant hazard that depends on
+the class: a segment base plus a share per session that ends without a purchase (the "experience": rarely
+converting, often visiting users leave sooner). Since a user's lifetime must be a pure function of the id,
+the hazard uses the class's expected number of unconverted sessions, not the ones a particular stream
+happens to draw. A user is active in [registered, churned).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import cached_property
+from itertools import permutations
+
+import numpy as np
+
+from .model import (
+    BASE_CHURN_PER_DAY,
+    CATEGORIES,
+    CHURN_PER_UNCONVERTED_SESSION,
+    DEVICE_PROFILES,
+    MS_PER_DAY,
+    REGISTRATION_END_MS,
+    REGISTRATION_START_MS,
+    SEGMENT_ACTIVITY,
+    SEGMENT_WEIGHTS,
+    TIER_SESSIONS_PER_DAY,
+    TIER_SHARES,
+    ModelConfig,
+)
+from .places import City
+from .rng import derive_key, hash_positions, unit
+
+BLOCK = 4000
+# Ids are "u" and 8 digits (encode.py), so at most 10**8 users ever register (a 100,000-user store takes
+# four thousand years to reach it; a 10,000,000-user one, about forty).
+USER_ID_CAPACITY = 10**8
+LIFETIME_CAP_MEANS = 4.0
+N_TIERS = len(TIER_SHARES)
+N_CLASSES = len(SEGMENT_WEIGHTS) * N_TIERS
+GENDERS: tuple[str, ...] = ("female", "male", "non-binary")
+# Every ordered choice of 4 distinct categories: a user's preferences are the first 1-4 of one of them.
+PREFERENCE_PERMUTATIONS = np.array(list(permutations(range(len(CATEGORIES)), 4)), dtype=np.int8)
+
+
+def _class_slots() -> np.ndarray:
+    """Slots per class (segment-major, then tier) in a block of BLOCK ids: exact shares, summing to BLOCK."""
+    slots = np.array([round(BLOCK * s * t) for s in SEGMENT_WEIGHTS for t in TIER_SHARES], dtype=np.int64)
+    assert slots.sum() == BLOCK, slots
+    return slots
+
+
+CLASS_SLOTS = _class_slots()
+CLASS_FIRST_SLOT = np.concatenate([[0], np.cumsum(CLASS_SLOTS)[:-1]]).astype(np.int64)
+CLASS_OF_SLOT = np.repeat(np.arange(N_CLASSES, dtype=np.int8), CLASS_SLOTS)
+CLASS_SEGMENT = (np.arange(N_CLASSES) // N_TIERS).astype(np.int8)
+CLASS_TIER = (np.arange(N_CLASSES) % N_TIERS).astype(np.int8)
+# Sessions per day of an active user of each class.
+CLASS_SESSIONS_PER_DAY = np.array(
+    [TIER_SESSIONS_PER_DAY[t] * SEGMENT_ACTIVITY[s] for s in range(len(SEGMENT_WEIGHTS)) for t in range(N_TIERS)]
+)
+
+
+def _u(word: np.ndarray, lane: int) -> np.ndarray:
+    """Uniform in (0, 1): never 0, so logarithms stay finite."""
+    return unit(word, lane) + 0.5 / (1 << 21)
+
+
+class Users:
+    """Vectorised per-user functions of one store (`ModelConfig`). Ids are int64 arrays."""
+
+    def __init__(self, config: ModelConfig, cities: tuple[City, ...]) -> None:
+        self.config = config
+        self.n = config.max_users  # users registered by REGISTRATION_END_MS
+        self.blocks = USER_ID_CAPACITY // BLOCK
+        self.cities = cities
+        seed = config.seed
+        self._k_rotate, self._k_life, self._k_phase, self._k_demo, self._k_prefs, self._k_place = (
+            derive_key(seed, 0x05E5, purpose) for purpose in range(6)
+        )
+        population = np.array([c.population for c in cities], dtype=np.float64)
+        self._city_cdf = np.cumsum(population) / population.sum()
+        shares = np.array([p[3] for p in DEVICE_PROFILES])
+        self._profile_cdf = np.cumsum(shares) / shares.sum()
+        self.span_ms = REGISTRATION_END_MS - REGISTRATION_START_MS
+        # Each block's slot rotation, looked up rather than hashed per draw (2,500 blocks for 10M users).
+        blocks = np.arange(self.blocks + 1, dtype=np.uint64)
+        self._rotations = (hash_positions(self._k_rotate, blocks) % np.uint64(BLOCK)).astype(np.int64)
+
+    # ---- the hazard needs the funnel's conversion (behaviour.py), computed once ----
+
+    @cached_property
+    def class_hazard_per_day(self) -> np.ndarray:
+        from .behaviour import unconverted_session_share  # behaviour imports this module
+
+        unconverted = unconverted_session_share()
+        base = np.array(BASE_CHURN_PER_DAY)[CLASS_SEGMENT]
+        return np.asarray(base + CHURN_PER_UNCONVERTED_SESSION * CLASS_SESSIONS_PER_DAY * unconverted[CLASS_SEGMENT])
+
+    # ---- classes ----
+
+    def _rotation(self, block: np.ndarray) -> np.ndarray:
+        return np.asarray(self._rotations[np.minimum(block, self.blocks)])
+
+    def klass(self, user: np.ndarray) -> np.ndarray:
+        user = np.asarray(user, dtype=np.int64)
+        slot = (user % BLOCK + self._rotation(user // BLOCK)) % BLOCK
+        return np.asarray(CLASS_OF_SLOT[slot])
+
+    def segment(self, user: np.ndarray) -> np.ndarray:
+        return np.asarray(CLASS_SEGMENT[self.klass(user)])
+
+    def user_of(self, block: np.ndarray, klass: np.ndarray, u_slot: np.ndarray) -> np.ndarray:
+        """The user in `block` at a uniformly drawn slot of class `klass` (may be >= n in the last block)."""
+        slot = CLASS_FIRST_SLOT[klass] + (u_slot * CLASS_SLOTS[klass]).astype(np.int64)
+        return np.asarray(block * BLOCK + (slot - self._rotation(block)) % BLOCK)
+
+    def life_word(self, user: np.ndarray) -> np.ndarray:
+        """The hash behind a user's lifetime (bits 0-20) and phase (bits 62-63)."""
+        return hash_positions(self._k_life, np.asarray(user, dtype=np.int64).astype(np.uint64))
+
+    def phase(self, user: np.ndarray) -> np.ndarray:
+        """Which half-hour of every two hours the user's sessions start in (0-3): see behaviour.py."""
+        return self.phase_of(self.life_word(user))
+
+    @staticmethod
+    def phase_of(life_word: np.ndarray) -> np.ndarray:
+        return (life_word >> np.uint64(62)).astype(np.int64)
+
+    @cached_property
+    def class_max_lifetime_ms(self) -> np.ndarray:
+        return np.asarray(LIFETIME_CAP_MEANS / self.class_hazard_per_day * MS_PER_DAY).astype(np.int64)
+
+    def lifetime_ms(self, life_word: np.ndarray, klass: np.ndarray) -> np.ndarray:
+        days = -np.log(_u(life_word, 0)) / self.class_hazard_per_day[klass]
+        return np.asarray(np.minimum((days * MS_PER_DAY).astype(np.int64), self.class_max_lifetime_ms[klass]))
+
+    def sessions_per_day(self, user: np.ndarray) -> np.ndarray:
+        return np.asarray(CLASS_SESSIONS_PER_DAY[self.klass(user)])
+
+    # ---- lifecycle ----
+
+    def registered_ms(self, user: np.ndarray) -> np.ndarray:
+        user = np.asarray(user, dtype=np.int64)
+        # In two parts: user * span_ms overflows int64 past ~73 million ids.
+        whole, part = np.divmod(user, self.n)
+        return np.asarray(REGISTRATION_START_MS + whole * self.span_ms + (part * self.span_ms) // self.n)
+
+    def registered_by(self, time_ms: int) -> int:
+        """How many users (ids 0 .. k-1) have registered at or before time_ms."""
+        if time_ms < REGISTRATION_START_MS:
+            return 0
+        return int(min(USER_ID_CAPACITY, ((time_ms - REGISTRATION_START_MS) * self.n) // self.span_ms + 1))
+
+    @property
+    def ids_exhausted_ms(self) -> int:
+        """When the last of USER_ID_CAPACITY ids registers: the store's activity is defined up to then."""
+        return int(self.registered_ms(np.array([USER_ID_CAPACITY]))[0])
+
+    def oldest_block(self, time_ms: int) -> np.ndarray:
+        """Per class, the first block that can hold a user of the class active at `time_ms` (older ones have
+        all reached their capped lifetime)."""
+        return np.array([self.registered_by(time_ms - int(cap)) // BLOCK for cap in self.class_max_lifetime_ms])
+
+    def churn_ms(self, user: np.ndarray) -> np.ndarray:
+        """When the user stops coming back: registration + an exponential lifetime of the class's hazard."""
+        user = np.asarray(user, dtype=np.int64)
+        return np.asarray(self.registered_ms(user) + self.lifetime_ms(self.life_word(user), self.klass(user)))
+
+    def alive(self, user: np.ndarray, time_ms: np.ndarray) -> np.ndarray:
+        user = np.asarray(user, dtype=np.int64)
+        inside = user < USER_ID_CAPACITY
+        safe = np.where(inside, user, 0)
+        return inside & (self.registered_ms(safe) <= time_ms) & (time_ms < self.churn_ms(safe))
+
+    def class_alive(self, time_ms: np.ndarray) -> np.ndarray:
+        """Expected active users of each class at each time (shape (len(times), N_CLASSES)), in closed form.
+
+        Registration at rate rho_c per ms from R0 on and survival exp(-h_c a) up to the cap A_c give
+        n_c(t) = rho_c / h_c (1 - exp(-h_c min(t - R0, A_c))) for t > R0.
+        """
+        t = np.asarray(time_ms, dtype=np.float64)[:, None]
+        h = self.class_hazard_per_day[None, :] / MS_PER_DAY
+        rho = (self.n * CLASS_SLOTS / BLOCK / self.span_ms)[None, :]
+        cap = self.class_max_lifetime_ms[None, :].astype(np.float64)
+        age = np.minimum(np.maximum(t - float(REGISTRATION_START_MS), 0.0), cap)
+        return np.asarray(rho / h * (1.0 - np.exp(-h * age)))
+
+    # ---- demographics and preferences ----
+
+    def demographics(self, user: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(age int16, gender int8, device profile int8)."""
+        word = hash_positions(self._k_demo, np.asarray(user, dtype=np.uint64))
+        u1, u2, u3 = _u(word, 0), _u(word, 1), _u(word, 2)
+        normal = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
+        age = np.clip(np.rint(38 + 13 * normal), 18, 80).astype(np.int16)
+        gender_u = (word >> np.uint64(63)).astype(np.float64) * 0.5 + u3 * 0.5  # a fourth draw from the spare bit
+        gender = ((gender_u >= 0.49).astype(np.int8) + (gender_u >= 0.98)).astype(np.int8)
+        profile = np.minimum(np.searchsorted(self._profile_cdf, u3, side="right"), len(DEVICE_PROFILES) - 1)
+        return age, gender, profile.astype(np.int8)
+
+    def profile(self, user: np.ndarray) -> np.ndarray:
+        """The user's own device profile (as `demographics` gives it, without the age and gender)."""
+        word = hash_positions(self._k_demo, np.asarray(user, dtype=np.uint64))
+        index = np.searchsorted(self._profile_cdf, _u(word, 2), side="right")
+        return np.minimum(index, len(DEVICE_PROFILES) - 1).astype(np.int8)
+
+    def city(self, user: np.ndarray) -> np.ndarray:
+        word = hash_positions(self._k_place, np.asarray(user, dtype=np.uint64))
+        index = np.searchsorted(self._city_cdf, unit(word, 0), side="right")
+        return np.minimum(index, len(self.cities) - 1).astype(np.int32)
+
+    def preferences(self, user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(categories int8 (n, 4), count int8 1..4): the user prefers the first `count` categories."""
+        word = hash_positions(self._k_prefs, np.asarray(user, dtype=np.uint64))
+        perm = (word % np.uint64(len(PREFERENCE_PERMUTATIONS))).astype(np.int64)
+        count = (1 + (word >> np.uint64(60)) % np.uint64(4)).astype(np.int8)
+        return PREFERENCE_PERMUTATIONS[perm], count
+
+
+def as_of_ms(as_of: int | date | datetime) -> int:
+    """A reference time as epoch milliseconds (a date means its midnight UTC)."""
+    if isinstance(as_of, datetime):
+        moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    if isinstance(as_of, date):
+        return int(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC).timestamp() * 1000)
+    return int(as_of)
+
+
+def iso_ms(time_ms: int) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
