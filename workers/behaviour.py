@@ -535,23 +535,8 @@ class Behaviour:
             return {"draw": draw[:0], "user": draw[:0], "klass": draw[:0], "start_ms": draw[:0], "planned": draw[:0]}
         cdf = np.cumsum(weights) / weights.sum()
         klass = np.minimum(np.searchsorted(cdf, unit(word_a, 0), side="right"), N_CLASSES - 1)
-        # Windows of the epoch weighted by the hour-of-week profile, one cumulative table per phase.
-        n_windows = self.epoch_ms // WINDOW_MS
-        window_start = start + np.arange(n_windows, dtype=np.int64) * WINDOW_MS
-        window_weight = hour_of_week_activity()[hour_of_week(window_start)].reshape(-1, PHASES).T
-        per_phase = n_windows // PHASES
-        # Per phase, a 4096-quantile table of its windows (weighted by activity): a gather, not a search.
-        phase_cdf = np.cumsum(window_weight, axis=1)
-        phase_cdf /= phase_cdf[:, -1:]
-        centres = (np.arange(_LUT_SIZE) + 0.5) / _LUT_SIZE
-        window_lut = np.stack([np.minimum(np.searchsorted(cdf, centres, side="right"), per_phase - 1)
-                               for cdf in phase_cdf]).ravel()
-        registered = users.registered_by(start + self.epoch_ms - 1)
-        # Per class, this partition's blocks that can hold a user active in the epoch: from the oldest one
-        # whose users can still be alive (lifetimes are capped) to the newest registered.
-        first_own = -(-(users.oldest_block(start) - self.partition) // self.partitions)
-        last_own = -(-(-(-registered // BLOCK) - self.partition) // self.partitions)
-        own_blocks = np.maximum(0, last_own - first_own)
+        window_lut = self._window_table(start)
+        first_own, own_blocks = self._own_blocks(start)
         user = np.full(n_draw, -1, dtype=np.int64)
         start_ms = np.zeros(n_draw, dtype=np.int64)
         window = np.zeros(n_draw, dtype=np.int64)
@@ -588,6 +573,27 @@ class Behaviour:
         word_b = self._hash(1, counters[valid])
         return {"draw": valid, "user": user[valid], "klass": klass[valid], "start_ms": start_ms[valid],
                 "planned": planned_events(unit(word_b, 0))}
+
+    def _window_table(self, start: int) -> np.ndarray:
+        """Per phase, a 4096-quantile table of the epoch's windows weighted by the hour-of-week profile (a
+        gather per draw, not a search)."""
+        n_windows = self.epoch_ms // WINDOW_MS
+        window_start = start + np.arange(n_windows, dtype=np.int64) * WINDOW_MS
+        window_weight = hour_of_week_activity()[hour_of_week(window_start)].reshape(-1, PHASES).T
+        per_phase = n_windows // PHASES
+        phase_cdf = np.cumsum(window_weight, axis=1)
+        phase_cdf /= phase_cdf[:, -1:]
+        centres = (np.arange(_LUT_SIZE) + 0.5) / _LUT_SIZE
+        return np.stack([np.minimum(np.searchsorted(cdf, centres, side="right"), per_phase - 1)
+                         for cdf in phase_cdf]).ravel()
+
+    def _own_blocks(self, start: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per class, this partition's blocks that can hold a user active in the epoch: from the oldest one
+        whose users can still be alive (lifetimes are capped) to the newest registered. (first, count)."""
+        registered = self.users.registered_by(start + self.epoch_ms - 1)
+        first_own = -(-(self.users.oldest_block(start) - self.partition) // self.partitions)
+        last_own = -(-(-(-registered // BLOCK) - self.partition) // self.partitions)
+        return first_own, np.maximum(0, last_own - first_own)
 
     def _compute_timing(self, epoch: int) -> dict[str, np.ndarray]:
         """Sessions started in `epoch` filling exactly E(epoch) events, with every event's time.
@@ -685,24 +691,7 @@ class Behaviour:
                     + (w3 & np.uint64((1 << TYPE_BITS) - 1)).astype(np.int32))
 
         total = rank.size
-        types = np.empty(total, dtype=np.int8)
-        products = np.empty(total, dtype=np.int32)
-        quantities = np.empty(total, dtype=np.int8)
-        prev = np.full(n_sessions, START << TYPE_BITS, dtype=np.int32)
-        focus = np.zeros(n_sessions, dtype=np.int32)
-        held = np.zeros(n_sessions, dtype=np.int8)
-        at = 0
-        for c in counts:
-            if c == 0:
-                break
-            sl = slice(at, at + c)
-            kind = self._next_type[type_row[sl] + prev[:c]]
-            focus[:c] = np.where(kind <= CLICK, candidate[sl], focus[:c])
-            held[:c] = np.where(kind == CART, cart_quantity[sl], held[:c])
-            types[sl], products[sl], quantities[sl] = kind, focus[:c], held[:c]
-            prev[:c] = kind.astype(np.int32) << TYPE_BITS
-            at += c
-
+        types, products, quantities = self._run_funnel(type_row, candidate, cart_quantity, counts, n_sessions)
         in_cart = (types == CART) | (types == PURCHASE)
         quantity = np.where(in_cart, quantities, 0).astype(np.int8)
         revenue = np.zeros(total, dtype=np.int32)
@@ -724,6 +713,30 @@ class Behaviour:
             "profile": s_profile.astype(np.int8)[rank],
             "referrer": s_referrer[rank],
         }
+
+    def _run_funnel(self, type_row: np.ndarray, candidate: np.ndarray, cart_quantity: np.ndarray,
+                    counts: np.ndarray, n_sessions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The funnel's Markov chain, one vectorised step per session step: (types, products, quantities)
+        in step-major order. `counts[k]` sessions have a step k (sessions sorted longest first)."""
+        total = type_row.size
+        types = np.empty(total, dtype=np.int8)
+        products = np.empty(total, dtype=np.int32)
+        quantities = np.empty(total, dtype=np.int8)
+        prev = np.full(n_sessions, START << TYPE_BITS, dtype=np.int32)
+        focus = np.zeros(n_sessions, dtype=np.int32)
+        held = np.zeros(n_sessions, dtype=np.int8)
+        at = 0
+        for c in counts:
+            if c == 0:
+                break
+            sl = slice(at, at + c)
+            kind = self._next_type[type_row[sl] + prev[:c]]
+            focus[:c] = np.where(kind <= CLICK, candidate[sl], focus[:c])
+            held[:c] = np.where(kind == CART, cart_quantity[sl], held[:c])
+            types[sl], products[sl], quantities[sl] = kind, focus[:c], held[:c]
+            prev[:c] = kind.astype(np.int32) << TYPE_BITS
+            at += c
+        return types, products, quantities
 
     # ---- stage 3: one epoch of event time ----
 
