@@ -163,3 +163,13 @@ def wait_for(predicate: Any, timeout: float = 30, interval: float = 0.1) -> Any:
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def assert_whole_lines_and_nothing_left(server: ServerProcess, body: bytes, children: list[psutil.Process]) -> None:
+    """After a stop: the body ended on a whole JSON line, and no child process or segment is left."""
+    assert body.endswith(b"\n")
+    for line in body.splitlines():
+        json.loads(line)
+    psutil.wait_procs(children, timeout=10)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert server.segments() == []

@@ -17,9 +17,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-import psutil
-
-from .conftest import ServerProcess, wait_for
+from .conftest import ServerProcess, assert_whole_lines_and_nothing_left, wait_for
 from .test_http import get
 
 
@@ -196,12 +194,7 @@ def test_sigterm_with_clients_that_stopped_reading_exits_within_the_grace_period
     reader.close()
     assert code == 0, server.log()
     assert elapsed < grace + 1, f"exit took {elapsed:.1f} s with a {grace} s grace period"
-    assert body.endswith(b"\n")
-    for line in body.splitlines():
-        json.loads(line)
-    psutil.wait_procs(children, timeout=10)
-    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    assert server.segments() == []
+    assert_whole_lines_and_nothing_left(server, body, children)
 
 
 def test_the_bearer_token_guards_every_route_but_health(fresh_server) -> None:  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ import psutil
 
 from clickstream.server.config import config_from
 
-from .conftest import SHM, ServerProcess, wait_for
+from .conftest import SHM, ServerProcess, assert_whole_lines_and_nothing_left, wait_for
 
 
 def open_stream(server: ServerProcess, query: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
@@ -46,12 +46,7 @@ def test_sigterm_ends_open_streams_on_a_whole_line_and_cleans_up(fresh_server) -
     body = first + response.read()  # the chunked body must be terminated properly: read() raises on a torn one
     connection.close()
     assert server.wait(30) == 0, server.log()
-    assert body.endswith(b"\n")
-    for line in body.splitlines():
-        json.loads(line)
-    psutil.wait_procs(children, timeout=10)
-    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    assert server.segments() == []
+    assert_whole_lines_and_nothing_left(server, body, children)
 
 
 def test_a_second_signal_skips_the_grace_period(fresh_server) -> None:  # type: ignore[no-untyped-def]
