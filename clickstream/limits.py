@@ -21,6 +21,7 @@ DEFAULT_START_MS: Final[int] = 1_767_225_600_000
 DEFAULT_SEED: Final[int] = 7
 # A seeded stream's positions cover this much event time from its start (about 855 million positions
 # of the default store), and never past the year 9999.
-SEEDED_HORIZON_MS: Final[int] = 100 * 365 * 86_400_000
+MS_PER_YEAR: Final[int] = 365 * 86_400_000
+SEEDED_HORIZON_MS: Final[int] = 100 * MS_PER_YEAR
 # One unpaced seeded request (no `rate`) delivers at most this many events.
 MAX_UNPACED_COUNT: Final[int] = 10_000_000

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 
 from .limits import MAX_TIMESTAMP_MS
-
-_EPOCH_MS = re.compile(r"[0-9]{1,15}")
+from .parsing import ascii_int
 
 
 def parse_time_ms(text: str) -> int:
@@ -18,9 +16,8 @@ def parse_time_ms(text: str) -> int:
     allowed forms for anything else, or for a time outside 1970-01-01 .. 9999-12-31.
     """
     value = text.strip()
-    if _EPOCH_MS.fullmatch(value):
-        ms = int(value)
-    else:
+    ms = ascii_int(value, max_digits=15)
+    if ms is None:
         try:
             # "+" in a query string arrives as a space: "2026-01-01T00:00:00 01:00" means +01:00.
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))

@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..definition import check_range
 from ..errors import ConfigError
+from ..parsing import ascii_int
 from ..workers.model import ModelConfig
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -95,13 +95,11 @@ class Setting:
     switch: bool = False  # a flag without a value (the environment variable takes 1/true/yes or 0/false/no)
 
 
-_INTEGER = re.compile(r"[0-9]{1,12}")
-
-
 def _integer(text: str) -> int:
-    if not _INTEGER.fullmatch(text.strip()):
+    value = ascii_int(text.strip(), max_digits=12)
+    if value is None:
         raise ValueError("an integer")
-    return int(text)
+    return value
 
 
 def _seconds(text: str) -> float:

@@ -13,7 +13,6 @@ parameter, what was given and the range that is really enforced.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from multidict import MultiMapping
 
 from ..definition import StreamDefinition
 from ..limits import DEFAULT_START_MS, MAX_POSITION, MAX_SEED, MAX_SHARD, MAX_UNPACED_COUNT
+from ..parsing import ascii_int
 from ..times import TIME_FORMS, iso_ms, parse_time_ms
 from ..workers.arrow import arrow_available
 from .config import ServerConfig
@@ -33,7 +33,6 @@ TEXT_FORMATS = ("ndjson", "sse")
 STORE_CLOCK, WALL_CLOCK = "store", "wall"
 CLOCKS = (STORE_CLOCK, WALL_CLOCK)
 ARROW = "arrow"  # an Arrow IPC stream: seeded interactions only, and only where pyarrow is installed
-_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only; 19 digits bound the work int() does on hostile input
 
 
 class InvalidParameter(web.HTTPBadRequest):
@@ -90,9 +89,10 @@ class Param:
                 if raw not in self.choices:
                     raise ValueError(raw)
                 return raw
-            if not _DIGITS.fullmatch(raw) or not self.low <= int(raw) <= self.high(config, values):
+            value = ascii_int(raw)
+            if value is None or not self.low <= value <= self.high(config, values):
                 raise ValueError(raw)
-            return int(raw)
+            return value
         except ValueError:
             raise InvalidParameter(self.name, raw, self.allowed(config, values)) from None
 

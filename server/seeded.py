@@ -62,6 +62,8 @@ class _Entry:
     key: Key
     ready: asyncio.Future[EventGenerator]
     leases: set[Lease] = field(default_factory=set)
+    # position_at answers: the same few (the stream's horizon) are asked by every request of the stream.
+    positions: dict[int, int] = field(default_factory=dict)
 
     def in_use(self) -> bool:
         return any(lease.alive() for lease in self.leases)
@@ -177,10 +179,18 @@ class SeededPool:
         data: bytes = await self._submit(lease, lambda g: render_arrow(g, first, count).serialize().to_pybytes())
         return data
 
-    async def ask(self, lease: Lease, question: Callable[[EventGenerator], int]) -> int:
-        """An answer about the lease's stream (`position_at`, `end_ms`), computed on the render thread."""
-        answer: int = await self._submit(lease, question)
-        return answer
+    async def position_at(self, lease: Lease, time_ms: int) -> int:
+        """How many positions of the lease's stream come before `time_ms`: computed once per generator, on the
+        render thread (it may compute an epoch, which the generator's buffers hold)."""
+        known = lease.entry.positions.get(time_ms)
+        if known is None:
+            known = lease.entry.positions[time_ms] = await self._submit(lease, lambda g: g.position_at(time_ms))
+        return known
+
+    async def end_ms(self, lease: Lease) -> int:
+        """When the lease's store ends (a pure function of the store: no render thread needed)."""
+        generator = await asyncio.shield(lease.entry.ready)
+        return generator.end_ms
 
     async def _submit(self, lease: Lease, render: Callable[[EventGenerator], Any]) -> Any:
         job = _Job(lease, render, asyncio.get_running_loop().create_future())

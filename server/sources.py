@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from ..limits import MAX_TIMESTAMP_MS, SEEDED_HORIZON_MS
+from ..limits import MAX_TIMESTAMP_MS, MS_PER_YEAR, SEEDED_HORIZON_MS
 from ..workers.arrow import interaction_arrow_schema
 from ..workers.encode import read_timestamp_ms, stamp_timestamps
 from .metrics import EventClock
@@ -22,7 +22,6 @@ from .users import UserLines
 # Rows per write: a write is buffered whole by the transport when the client is slow, so this bounds
 # what each connection can hold in memory (1,024 rows, about 600 KB; a 50,000/s stream writes ~1,000 per tick).
 MAX_BATCH_ROWS = 1024
-YEAR_MS = 365 * 86_400_000
 
 
 class Source:
@@ -97,14 +96,14 @@ class SeededInteractions(Source):
     async def open(self) -> None:
         assert self.request.definition is not None
         start_ms = self.request.definition.start_ms
-        store_end_ms = await self.pool.ask(self.lease, lambda g: g.end_ms)
+        store_end_ms = await self.pool.end_ms(self.lease)
         if start_ms >= store_end_ms:
             raise store_ended(start_ms, store_end_ms)
         horizon_ms = min(start_ms + SEEDED_HORIZON_MS, MAX_TIMESTAMP_MS + 1, store_end_ms)
         end = self.request.end_position
         # A year of the store is cheap to count (~0.1 s once per generator); the whole horizon, ~0.6 s.
-        if end > await self.pool.ask(self.lease, lambda g: g.position_at(min(start_ms + YEAR_MS, horizon_ms))):
-            positions = await self.pool.ask(self.lease, lambda g: g.position_at(horizon_ms))
+        if end > await self.pool.position_at(self.lease, min(start_ms + MS_PER_YEAR, horizon_ms)):
+            positions = await self.pool.position_at(self.lease, horizon_ms)
             if end > positions:
                 raise past_horizon(self.request, positions)
 
