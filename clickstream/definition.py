@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .limits import DEFAULT_SEED, DEFAULT_START_MS, MAX_SEED, MAX_SHARD, MAX_TIMESTAMP_MS
+from .limits import DEFAULT_FUNNEL, DEFAULT_SEED, DEFAULT_START_MS, FUNNELS, MAX_SEED, MAX_SHARD, MAX_TIMESTAMP_MS
 
 
 def check_range(name: str, value: int, low: int, high: int) -> int:
@@ -29,8 +29,11 @@ class StreamDefinition:
     seed: int = DEFAULT_SEED
     shard: int = 0
     start_ms: int = DEFAULT_START_MS
+    funnel: str = DEFAULT_FUNNEL  # which calibration sessions follow (workers/funnel.py)
 
     def __post_init__(self) -> None:
+        if self.funnel not in FUNNELS:
+            raise ValueError(f"funnel must be one of {', '.join(FUNNELS)}, got {self.funnel!r}")
         check_range("seed", self.seed, 0, MAX_SEED)
         check_range("shard", self.shard, 0, MAX_SHARD)
         check_range("start_ms", self.start_ms, 0, MAX_TIMESTAMP_MS)

@@ -19,6 +19,10 @@ MAX_TIMESTAMP_MS: Final[int] = 253_402_300_799_999
 # so that a replay without `start` is identical.
 DEFAULT_START_MS: Final[int] = 1_767_225_600_000
 DEFAULT_SEED: Final[int] = 7
+# The sessions' funnels (workers/funnel.py): "mix" follows each segment's interaction mix table,
+# "retail" public figures of a real shop's log.
+FUNNELS: Final[tuple[str, ...]] = ("mix", "retail")
+DEFAULT_FUNNEL: Final[str] = "mix"
 # A seeded stream's positions cover this much event time from its start (about 855 million positions
 # of the default store), and never past the year 9999.
 MS_PER_YEAR: Final[int] = 365 * 86_400_000

@@ -20,13 +20,13 @@ import numpy as np
 import ujson
 
 from .limits import DEFAULT_START_MS
+from .workers.funnel import target_mix
 from .workers.generator import EventGenerator
 from .workers.model import (
     CATEGORIES,
     CATEGORY_PRICES,
     INTERACTION_TYPES,
     MS_PER_DAY,
-    SEGMENT_MIX,
     SEGMENT_WEIGHTS,
     SEGMENTS,
     ModelConfig,
@@ -76,8 +76,8 @@ class Figures:
     churned_90d: int
     active_at_start: int
     catalog_inconsistencies: int  # catalog users breaking the orders/spend/date rules as of the start
-    catalog_vs_stream_purchases: dict[str, float]  # per segment: stream purchases per active user-day / catalog's
-    fewest_expected_purchases: float  # the smallest segment's expected purchases behind that ratio
+    catalog_vs_stream_purchases: dict[str, float]  # per segment: stream orders per active user-day / catalog's
+    fewest_expected_purchases: float  # the smallest segment's expected orders behind that ratio
     top1pct_product_view_share: float
     distinct_users: int
     distinct_products: int
@@ -124,6 +124,8 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
     duration_of = np.zeros(n, dtype=np.int64)
     index_of = np.empty(n, dtype=np.int64)
     kind_of = np.empty(n, dtype=np.int8)
+    order_opened = np.zeros(n, dtype=bool)  # the first item of an order seen
+    orders_seen: set[str] = set()
     segment_index = {s: i for i, s in enumerate(SEGMENTS)}
     kind_index = {k: i for i, k in enumerate(INTERACTION_TYPES)}
     session_numbers: dict[str, int] = {}
@@ -146,6 +148,9 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
             duration_of[i] = e["duration"] or 0
             index_of[i] = e["session_event_index"]
             kind_of[i] = kind_index[kind]
+            if kind == "purchase" and e["order_id"] not in orders_seen:
+                orders_seen.add(e["order_id"])
+                order_opened[i] = True
             i += 1
             low, high = price_bounds[e["category"]]
             seen = price_seen[e["category"]]
@@ -157,7 +162,7 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
             session = sessions.get(sid)
             if session is None:
                 session = sessions[sid] = {"from_start": e["session_event_index"] == 1, "viewed": set(),
-                                           "touched": set(), "cart": set()}
+                                           "touched": set(), "cart": {}}
             if session["from_start"]:
                 problem = _funnel_problem(session, kind, pid)
                 if problem:
@@ -174,7 +179,7 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
         total = sum(mix_counts[segment].values())
         smallest = min(smallest, total)
         mix[segment] = {k: mix_counts[segment][k] / max(total, 1) for k in INTERACTION_TYPES}
-        for k, target in zip(INTERACTION_TYPES, SEGMENT_MIX[s], strict=True):
+        for k, target in zip(INTERACTION_TYPES, target_mix(generator.config.funnel)[s], strict=True):
             worst = max(worst, abs(mix[segment][k] - target) * 100)
     # Events of a session are correlated, so 3 standard errors (of p = 0.5, the widest) is a loose bound.
     tolerance = MIX_TOLERANCE_PP + 3 * 100 * math.sqrt(0.25 / max(smallest, 1))
@@ -188,7 +193,7 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
     active = (registered <= start_ms) & (churn > start_ms)
     session_start_ms = np.full(len(session_numbers), np.iinfo(np.int64).max)
     np.minimum.at(session_start_ms, session_of, t)
-    purchase_ratio, fewest_purchases = _purchase_ratio(generator, t, user_of, segment_of, kind_of, active)
+    purchase_ratio, fewest_purchases = _order_ratio(generator, t, user_of, segment_of, order_opened, active)
     rates = np.sort(users.sessions_per_day(ids[active]))[::-1]
     model_top = float(rates[: max(1, rates.size // 10)].sum() / max(rates.sum(), 1e-12))
     ranked = sorted(views.values(), reverse=True)
@@ -315,9 +320,9 @@ def _time_figures(t: np.ndarray, session: np.ndarray, user: np.ndarray, segment:
     }
 
 
-def _purchase_ratio(generator: EventGenerator, t: np.ndarray, user: np.ndarray, segment: np.ndarray,
-                    kind: np.ndarray, active: np.ndarray) -> tuple[dict[str, float], float]:
-    """Per segment: purchases in the stream / what the catalog's figures as of the start predict for the
+def _order_ratio(generator: EventGenerator, t: np.ndarray, user: np.ndarray, segment: np.ndarray,
+                 order_opened: np.ndarray, active: np.ndarray) -> tuple[dict[str, float], float]:
+    """Per segment: orders in the stream / what the catalog's figures as of the start predict for the
     same users (each one's orders per active day x its days in the sample before it churns). Users active
     at the start for at least 30 days only: a newer user's catalog rate is mostly noise."""
     catalog = generator.catalog
@@ -330,7 +335,7 @@ def _purchase_ratio(generator: EventGenerator, t: np.ndarray, user: np.ndarray, 
     days = np.clip(np.minimum(facts["churn_ms"], end) - generator.start_ms, 0, None) / MS_PER_DAY
     chosen = np.zeros(catalog.n_users, dtype=bool)
     chosen[ids[eligible]] = True
-    bought = (kind == 3) & chosen[user]
+    bought = order_opened & chosen[user]
     ratio, fewest = {}, float("inf")
     for k, name in enumerate(SEGMENTS):
         mine = eligible & (facts["segment"] == k)
@@ -345,8 +350,10 @@ def _funnel_problem(session: dict[str, Any], kind: str, product: str) -> str | N
     problem = None
     if kind == "add_to_cart" and product not in session["touched"]:
         problem = f"add_to_cart of {product} never viewed or clicked in the session"
-    elif kind == "purchase" and product not in session["cart"]:
+    elif kind == "purchase" and not session["cart"].get(product):
         problem = f"purchase of {product} not in the session's cart"
+    elif kind == "purchase":
+        session["cart"][product] -= 1  # bought: out of the cart
     elif kind == "wishlist" and product not in session["viewed"]:
         problem = f"wishlist of {product} never viewed in the session"
     if kind == "view":
@@ -354,7 +361,7 @@ def _funnel_problem(session: dict[str, Any], kind: str, product: str) -> str | N
     if kind in ("view", "click"):
         session["touched"].add(product)
     if kind == "add_to_cart":
-        session["cart"].add(product)
+        session["cart"][product] = session["cart"].get(product, 0) + 1
     return problem
 
 
@@ -404,7 +411,7 @@ def _rows(f: Figures, config: ModelConfig) -> list[tuple[str, str, str, bool | N
     for seg in SEGMENTS:
         rows.append((f"events from {seg} users", "more for power/premium", f"{f.event_segment_share[seg]:.2%}", None))
     for s, seg in enumerate(SEGMENTS):
-        target = "/".join(f"{v * 100:.0f}" for v in SEGMENT_MIX[s])
+        target = "/".join(f"{v * 100:.4g}" for v in target_mix(config.funnel)[s])
         got = "/".join(f"{f.mix[seg][k] * 100:.1f}" for k in INTERACTION_TYPES)
         rows.append((f"mix {seg} (view/click/cart/buy/wish %)", target, got, None))
     widened = f" (1.5 + 3 SE: {f.mix_tolerance_pp:.2f})" if f.mix_tolerance_pp > MIX_TOLERANCE_PP + 0.005 else ""
@@ -485,10 +492,10 @@ def _rows(f: Figures, config: ModelConfig) -> list[tuple[str, str, str, bool | N
     ratio = f.catalog_vs_stream_purchases
     ratios = "/".join(f"{ratio[s]:.2f}" for s in SEGMENTS)
     if f.fewest_expected_purchases >= 300:  # Poisson noise under ~6 %
-        rows.append(("purchase rate stream / catalog, per segment", "~1 (0.75-1.33)", ratios,
+        rows.append(("order rate stream / catalog, per segment", "~1 (0.75-1.33)", ratios,
                      all(0.75 <= ratio[s] <= 1.33 for s in SEGMENTS)))
     else:
-        rows.append(("purchase rate stream / catalog, per segment", "~1 (0.75-1.33)",
+        rows.append(("order rate stream / catalog, per segment", "~1 (0.75-1.33)",
                      ratios + "; judged from 300 expected purchases per segment", None))
     rows.append(("share of views on the top 1% of products", "skewed (Zipf)", f"{f.top1pct_product_view_share:.1%}",
                  f.top1pct_product_view_share > 0.3))

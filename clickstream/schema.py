@@ -21,6 +21,8 @@ INTERACTION_FIELDS: Final[tuple[tuple[str, str, str, bool, str], ...]] = (
     ("duration", "integer", "INT", True, "seconds on the product page (views only, else null)"),
     ("quantity", "integer", "INT", True, "items (add_to_cart and purchase only, else null)"),
     ("revenue", "number", "DOUBLE", False, "price * quantity for purchases, else 0"),
+    ("order_id", "string", "STRING", True,
+     "the order a purchase belongs to (the items of one checkout share it), else null"),
     ("user_id", "string", "STRING", False, "user, as served by /stream/users"),
     ("user_segment", "string", "STRING", False, "casual, regular, power or premium"),
     ("country", "string", "STRING", False, "ISO 3166 alpha-2 country code of the user"),

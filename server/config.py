@@ -18,6 +18,7 @@ from typing import Any
 
 from ..definition import check_range
 from ..errors import ConfigError
+from ..limits import FUNNELS
 from ..parsing import ascii_int
 from ..workers.model import ModelConfig
 
@@ -122,6 +123,12 @@ def _log_level(text: str) -> str:
     return text.lower()
 
 
+def _funnel(text: str) -> str:
+    if text not in FUNNELS:
+        raise ValueError("one of " + ", ".join(FUNNELS))
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "--host", ("HOST",), "bind address (default 0.0.0.0: every interface)", str),
     Setting("port", "--port", ("PORT",), "port, 0 for any free port (default 8000)", _integer),
@@ -130,6 +137,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.max_users", "--max-users", ("MAX_USERS",), "users in the store (default 100000)", _integer),
     Setting("model.max_products", "--max-products", ("MAX_PRODUCTS",), "products in the store (default 50000)",
             _integer),
+    Setting("model.funnel", "--funnel", ("FUNNEL",), "the sessions' funnel: mix (each segment's interaction mix "
+            "table, the default) or retail (a real shop's: 96.7 % views)", _funnel),
     Setting("default_rate_eps", "--rate", ("GENERATION_RATE",), "events/s of a stream that names no rate "
             "(default 1000)", _integer),
     Setting("max_rate_eps", "--max-rate", ("MAX_RATE",), "highest rate a client may ask for (default 50000)",

@@ -21,7 +21,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from ..definition import StreamDefinition
-from ..limits import DEFAULT_START_MS, MAX_POSITION, MAX_SEED, MAX_SHARD, MAX_UNPACED_COUNT
+from ..limits import DEFAULT_START_MS, FUNNELS, MAX_POSITION, MAX_SEED, MAX_SHARD, MAX_UNPACED_COUNT
 from ..parsing import ascii_int
 from ..times import TIME_FORMS, iso_ms, parse_time_ms
 from ..workers.arrow import arrow_available
@@ -143,6 +143,9 @@ PARAMS: tuple[Param, ...] = (
     Param("clock", (INTERACTIONS,), "store (default): every timestamp is the store's event time, coherent "
           "within sessions; wall: live events stamped as they leave (seeded streams keep store time)",
           kind="choice", choices=CLOCKS),
+    Param("funnel", (INTERACTIONS,), "the sessions' funnel: mix (each segment's interaction mix table) or "
+          "retail (a real shop's, 96.7 % views); default the site's FUNNEL. A live stream serves the site's own",
+          kind="choice", choices=FUNNELS),
     Param("truth", (USERS,), "true adds each user's ground truth (activity, churn time, segment) under "
           "`truth`; default false", kind="choice", choices=("false", "true")),
 )
@@ -211,14 +214,19 @@ def parse_interactions(values: Mapping[str, Any], accept: str, config: ServerCon
         duration = config.default_duration_s
     fmt = _stream_format(values, accept, seeded=seed is not None)
     clock = values.get("clock", STORE_CLOCK)
+    funnel = values.get("funnel", config.model.funnel)
     if seed is None:
+        if funnel != config.model.funnel:
+            raise InvalidParameter("funnel", funnel, f"{config.model.funnel} (this site's FUNNEL) without seed=",
+                                   f"the live site follows funnel {config.model.funnel} (its FUNNEL setting); "
+                                   f"a seeded stream (seed=) can follow {funnel}")
         return StreamRequest(rate, duration, count, fmt, clock=clock)
     if clock == WALL_CLOCK:
         raise InvalidParameter("clock", clock, "store with seed=", "clock=wall is for the live site: a seeded "
                                "stream keeps the store's event time, or it could not be replayed byte for byte")
     if rate is None and count is None:
         count = MAX_UNPACED_COUNT  # an unpaced stream ends at its duration or after this many events
-    definition = StreamDefinition(seed, values.get("shard", 0), values.get("start", DEFAULT_START_MS))
+    definition = StreamDefinition(seed, values.get("shard", 0), values.get("start", DEFAULT_START_MS), funnel)
     request = StreamRequest(rate, duration, count, fmt, values.get("offset", 0), definition)
     _check_positions_fit(request)
     return request

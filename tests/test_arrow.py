@@ -40,7 +40,8 @@ def test_schema_is_sparks_arrow_schema_for_the_ddl() -> None:
 def test_arrow_equals_the_parsed_ndjson_column_by_column_across_an_epoch(generator: EventGenerator) -> None:
     # 60,000 events straddling the first boundary of event-time epochs.
     behaviour = generator.behaviour
-    first, count = behaviour.first_position(behaviour.e0 + 1) - 30_000, 60_000
+    boundary = behaviour.first_position(behaviour.e0 + 1)
+    first, count = boundary - min(30_000, boundary), 60_000
     batch = render_arrow(generator, first, count)
     expected = parsed_ndjson(generator, first, count)
     assert batch.schema.equals(interaction_arrow_schema())

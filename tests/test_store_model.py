@@ -16,7 +16,7 @@ from clickstream.workers.catalog import Catalog
 from clickstream.workers.generator import EventGenerator
 from clickstream.workers.model import MS_PER_DAY, SEGMENTS, ModelConfig
 
-SMALL = ModelConfig(seed=11, max_users=20_000, max_products=5_000)
+SMALL = ModelConfig(seed=11, max_users=20_000)  # a small crowd, the default catalog (its skew needs its size)
 EVENTS = 300_000
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..limits import DEFAULT_START_MS
 from ..schema import INTERACTION_FIELDS
-from .encode import hex16_digits
+from .encode import hex16_digits, order_id_bytes
 from .generator import EventGenerator, cached_generator
 from .model import CATEGORIES, DEVICE_PROFILES, INTERACTION_TYPES, REFERRERS, SEGMENTS, ModelConfig
 
@@ -132,6 +132,21 @@ def _user_ids(user: np.ndarray) -> pa.StringArray:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(digits.ravel()))
 
 
+def _order_ids(session_ids: np.ndarray, order_index: np.ndarray) -> pa.StringArray:
+    """Purchases' order ids as the NDJSON writes them (encode.order_id_bytes, unquoted); null elsewhere."""
+    import pyarrow as pa
+
+    n = session_ids.size
+    bought = np.flatnonzero(order_index > 0)
+    text = order_id_bytes(session_ids[bought], order_index[bought])[:, 1:-1]
+    lengths = np.zeros(n, dtype=np.int32)
+    lengths[bought] = text.shape[1]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    valid = np.packbits(order_index > 0, bitorder="little")
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(text).ravel()),
+                                       pa.py_buffer(valid))
+
+
 def render_arrow(generator: EventGenerator, first_seq: int, count: int) -> pa.RecordBatch:
     """Positions first_seq .. first_seq + count - 1 as one record batch of `interaction_arrow_schema()`.
 
@@ -157,6 +172,7 @@ def render_arrow(generator: EventGenerator, first_seq: int, count: int) -> pa.Re
         "duration": pa.array(events.duration_s.astype(np.int32), mask=events.duration_s == 0),
         "quantity": pa.array(events.quantity.astype(np.int32), mask=events.quantity == 0),
         "revenue": pa.array(events.revenue_cents / 100),
+        "order_id": _order_ids(ids.session_ids(events), events.order_index),
         "user_id": _user_ids(events.user),
         "user_segment": lookups.segment.take(pa.array(events.segment.astype(np.int32))),
         "country": lookups.country.take(city),

@@ -58,28 +58,21 @@ from typing import ClassVar
 
 import numpy as np
 
+from .assortment import group_of
 from .catalog import Catalog
+from .funnel import Chain, Draws, calibration, run_chain, session_conversion
+from .intent import Intents
 from .model import (
     CART,
-    CATEGORY_WEIGHTS,
     CLICK,
     DEVICE_PROFILES,
     HOURLY_ACTIVITY,
-    MAX_SESSION_EVENTS,
-    MAX_SESSION_MS,
-    MEAN_SESSION_EVENTS,
     MS_PER_DAY,
     MS_PER_HOUR,
     MS_PER_MINUTE,
     OWN_DEVICE_SHARE,
-    PAGE_SECONDS,
-    PREFERENCE_SHARE,
     PURCHASE,
     REFERRERS,
-    SEGMENT_MIX,
-    THINK_MAX_S,
-    THINK_MEDIAN_S,
-    THINK_SIGMA,
     VIEW,
     WEEKEND_FACTOR,
     WEEKEND_MORNING_SHIFT_H,
@@ -89,7 +82,6 @@ from .model import (
 from .rng import derive_key, hash_positions, unit
 from .users import BLOCK, CLASS_SEGMENT, CLASS_SESSIONS_PER_DAY, N_CLASSES, USER_ID_CAPACITY, Users
 
-START = 5  # pseudo-type: "no event yet in this session"
 WINDOW_MS = 30 * MS_PER_MINUTE
 PHASES = 4  # windows per two hours: a user's phase is one of them
 ROUNDS = 16  # redraws of a session's user while the drawn one is not active
@@ -116,12 +108,13 @@ class Events:
     duration_s: np.ndarray  # int16, 0 when not a view
     quantity: np.ndarray  # int8, 0 when not add_to_cart or purchase
     revenue_cents: np.ndarray  # int32 (at most $2,000 x 3)
+    order_index: np.ndarray  # int8: a purchase's order in its session (1, 2 ...), 0 for other events
     profile: np.ndarray  # int8, index into DEVICE_PROFILES
     referrer: np.ndarray  # int8, index into REFERRERS
 
     STORED: ClassVar[tuple[str, ...]] = (
         "time_ms", "session_key", "session_event_index", "user", "segment", "city", "product",
-        "interaction_type", "duration_s", "quantity", "revenue_cents", "profile", "referrer",
+        "interaction_type", "duration_s", "quantity", "revenue_cents", "order_index", "profile", "referrer",
     )
 
     @classmethod
@@ -158,166 +151,7 @@ def hour_of_week(time_ms: np.ndarray) -> np.ndarray:
     return ((t // MS_PER_DAY + 3) % 7) * 24 + (t // MS_PER_HOUR) % 24
 
 
-_TIME_LUT_BITS = 16
-
-
-@lru_cache(maxsize=1)
-def _time_tables() -> tuple[np.ndarray, np.ndarray]:
-    """(page seconds int16, think ms int64) for each of 65,536 quantiles: one gather per event instead of a
-    power and a logit (which cost ~50 ns per event)."""
-    centres = (np.arange(1 << _TIME_LUT_BITS) + 0.5) / (1 << _TIME_LUT_BITS)
-    low, high = PAGE_SECONDS
-    page = np.minimum(low + np.floor((high - low + 1) * centres**3), high).astype(np.int16)
-    # Log-normal through the logistic approximation of the normal quantile (z ~ 0.5513 logit(u)).
-    think_s = np.minimum(THINK_MEDIAN_S * (centres / (1 - centres)) ** (0.5513 * THINK_SIGMA), THINK_MAX_S)
-    return page, (think_s * 1000).astype(np.int64)
-
-
-def page_and_gap(u_page: np.ndarray, u_think: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(seconds on the page, int16; gap to the session's next event in ms, int64) from two uniforms.
-
-    The page time is 5 + 296 u^3 seconds (a view reports it as `duration`); the gap is that plus a
-    log-normal think time, so a session's next event always comes after the page's time.
-    """
-    pages, thinks = _time_tables()
-    page = pages[(u_page * (1 << _TIME_LUT_BITS)).astype(np.intp)]
-    think = thinks[(u_think * (1 << _TIME_LUT_BITS)).astype(np.intp)]
-    return page, page.astype(np.int64) * 1000 + think
-
-
-def _cart_quantity(u: np.ndarray) -> np.ndarray:
-    """1 (70 %), 2 (20 %) or 3 (10 %) items."""
-    return (1 + (u > 0.7) + (u > 0.9)).astype(np.int8)
-
-
-def planned_events(u: np.ndarray) -> np.ndarray:
-    """Geometric number of planned events, mean MEAN_SESSION_EVENTS, at most MAX_SESSION_EVENTS."""
-    q = 1.0 / MEAN_SESSION_EVENTS
-    n = 1 + np.floor(np.log1p(-np.minimum(u, 1 - 1e-12)) / np.log1p(-q))
-    return np.asarray(np.minimum(n, MAX_SESSION_EVENTS).astype(np.int64))
-
-
-@lru_cache(maxsize=1)
-def session_length_pmf() -> np.ndarray:
-    """P(a session has k events), k = 1 .. MAX_SESSION_EVENTS (index k - 1), after the 60-minute cut.
-
-    Sampled once with a fixed generator (100,000 sessions): the funnel's calibration only needs it to
-    about 0.1 %, far inside the 1.5-point tolerance of the contract's mix.
-    """
-    rng = np.random.default_rng(20260101)
-    counts = np.zeros(MAX_SESSION_EVENTS + 1, dtype=np.int64)
-    n, chunk = 100_000, 25_000  # in chunks: the whole sample at once peaked at ~900 MB
-    for _ in range(n // chunk):
-        planned = planned_events(rng.random(chunk))
-        page, gap = page_and_gap(rng.random((chunk, MAX_SESSION_EVENTS)), rng.random((chunk, MAX_SESSION_EVENTS)))
-        offset = np.concatenate([np.zeros((chunk, 1), np.int64), np.cumsum(gap, axis=1)[:, :-1]], axis=1)
-        fits = offset + page.astype(np.int64) * 1000 <= MAX_SESSION_MS
-        counts += np.bincount(np.minimum(planned, fits.sum(axis=1)), minlength=MAX_SESSION_EVENTS + 1)
-    return counts[1:] / n
-
-
-def mean_session_events() -> float:
-    pmf = session_length_pmf()
-    return float((np.arange(1, pmf.size + 1) * pmf).sum())
-
-
-# ---- the funnel ----
-
-
-def _transitions(target: np.ndarray) -> np.ndarray:
-    """6x5 transition matrix (rows: previous type or START) whose stationary mix is `target`.
-
-    New focus (view or click) splits x : 1 - x; add_to_cart follows a view, click or wishlist of the
-    product in focus with probability a / (v + c + w); wishlist follows a view with w / v; purchase follows
-    add_to_cart with p / a. These make the flow into each type equal its target share.
-    """
-    v, c, a, p, w = target
-    x = v / (v + c)
-    to_cart = min(a / (v + c + w), 0.97)
-    to_wish = min(w / v, 0.97 - to_cart)
-    to_buy = min(p / a, 0.98)
-    new = np.array([x, 1 - x, 0.0, 0.0, 0.0])
-    m = np.zeros((6, 5))
-    m[START] = new
-    m[VIEW] = new * (1 - to_cart - to_wish) + np.array([0, 0, to_cart, 0, to_wish])
-    m[CLICK] = new * (1 - to_cart) + np.array([0, 0, to_cart, 0, 0])
-    m[CART] = new * (1 - to_buy) + np.array([0, 0, 0, to_buy, 0])
-    m[PURCHASE] = new
-    m[WISHLIST] = m[CLICK]
-    return m
-
-
-def _age_weights(pmf: np.ndarray) -> np.ndarray:
-    """Share of all events that are a session's (a+1)-th event: proportional to P(length > a)."""
-    survival = pmf[::-1].cumsum()[::-1]
-    return np.asarray(survival / survival.sum())
-
-
-def realised_mix(matrix: np.ndarray, age_weights: np.ndarray) -> np.ndarray:
-    """Expected share of each type over a stream, given sessions' age distribution."""
-    dist = matrix[START].copy()
-    mix = np.zeros(5)
-    for weight in age_weights:
-        mix += weight * dist
-        dist = dist @ matrix[:5]
-    return mix
-
-
-@lru_cache(maxsize=1)
-def _calibrated_transitions() -> np.ndarray:
-    ages = _age_weights(session_length_pmf())
-    matrices = np.empty((len(SEGMENT_MIX), 6, 5))
-    for s, target in enumerate(SEGMENT_MIX):
-        asked = target.copy()
-        for _ in range(500):
-            got = realised_mix(_transitions(asked), ages)
-            if np.abs(got - target).max() < 1e-7:
-                break
-            asked = np.clip(asked * target / got, 1e-6, None)
-            asked /= asked.sum()
-        matrices[s] = _transitions(asked)
-    return matrices
-
-
-def calibrate() -> np.ndarray:
-    """Cumulative transition tables, shape (segments, 6, 5), calibrated to SEGMENT_MIX.
-
-    Sessions always open with a view or click and may end mid-funnel, so feeding the target mix straight
-    into `_transitions` would over-produce views. We iterate on the mix we ask for until the mix we get
-    (computed exactly for the session-length distribution, not sampled) matches the contract.
-    """
-    tables = np.cumsum(_calibrated_transitions(), axis=2)
-    tables[:, :, -1] = 1.0  # guard rounding: the last bucket always catches u < 1
-    return tables
-
-
-@lru_cache(maxsize=1)
-def unconverted_session_share() -> np.ndarray:
-    """Per segment, the share of sessions without a purchase (the churn hazard's "experience")."""
-    pmf = session_length_pmf()
-    shares = np.empty(len(SEGMENT_MIX))
-    for s, matrix in enumerate(_calibrated_transitions()):
-        step = matrix[:5].copy()
-        step[:, PURCHASE] = 0.0
-        mass = matrix[START].copy()
-        mass[PURCHASE] = 0.0
-        total = 0.0
-        for length in range(1, pmf.size + 1):
-            total += pmf[length - 1] * mass.sum()
-            mass = mass @ step
-        shares[s] = total
-    return shares
-
-
 _LUT_SIZE = 1 << 12
-TYPE_BITS = 12  # u quantised to 1/4096 for the next-type lookup
-
-
-def _next_type_table(cumulative: np.ndarray) -> np.ndarray:
-    """Flat int8 table: index (segment * 6 + previous) * 4096 + floor(u * 4096) -> next type."""
-    centres = (np.arange(1 << TYPE_BITS) + 0.5) / (1 << TYPE_BITS)
-    kinds = (centres[None, None, :, None] >= cumulative[:, :, None, :4]).sum(axis=3)
-    return np.asarray(kinds.astype(np.int8).ravel())
 
 
 def _lookup_table(shares: list[float]) -> np.ndarray:
@@ -332,12 +166,18 @@ def _draw(table: np.ndarray, u: np.ndarray) -> np.ndarray:
     return table[(u * _LUT_SIZE).astype(np.intp)]
 
 
+def class_events_per_session(funnel: str) -> np.ndarray:
+    """Mean events of a session of each class (its segment's, from the funnel's calibration)."""
+    return np.asarray(calibration(funnel).events_per_session[CLASS_SEGMENT])
+
+
 def epoch_ms_for(config: ModelConfig, users: Users) -> int:
     """The longest epoch (a divisor of a day, >= 2 h) whose expected events stay under EPOCH_TARGET_EVENTS."""
     from ..limits import DEFAULT_START_MS
 
     alive = users.class_alive(np.array([DEFAULT_START_MS + 365 * MS_PER_DAY // 2]))[0]
-    per_day = float((alive * CLASS_SESSIONS_PER_DAY).sum()) * mean_session_events() * max(hour_of_week_activity())
+    events_per_day = alive * CLASS_SESSIONS_PER_DAY * class_events_per_session(config.funnel)
+    per_day = float(events_per_day.sum()) * max(hour_of_week_activity())
     for hours in EPOCH_HOURS:
         if per_day * hours / 24 <= EPOCH_TARGET_EVENTS:
             return hours * MS_PER_HOUR
@@ -361,11 +201,14 @@ class Behaviour:
         self.e0 = self.start_ms // self.epoch_ms
         seed = catalog.config.seed
         self._keys = [derive_key(seed, shard, partition, partitions, purpose) for purpose in range(8 + ROUNDS)]
-        self._next_type = _next_type_table(calibrate())
+        self._product_keys = [derive_key(seed, shard, partition, partitions, 0x9D0, word) for word in range(3)]
+        funnel = calibration(catalog.config.funnel)
+        self._chain = funnel.params
         self._profile_table = _lookup_table([p[3] for p in DEVICE_PROFILES])
         self._referrer_table = _lookup_table([r[1] for r in REFERRERS])
-        self._category_table = _lookup_table(list(CATEGORY_WEIGHTS))
-        self._mean_events = mean_session_events()
+        self._class_events = class_events_per_session(catalog.config.funnel)
+        self._mean_events = float(funnel.events_per_session.min())  # sizes the first draw: errs on more
+        self._intents = Intents(catalog)
         self._budget_chunks: dict[int, np.ndarray] = {}
         self._cum = np.zeros(1, dtype=np.int64)  # _cum[k] = sum of E(e0 - 1 .. e0 - 2 + k)
         self._before: int | None = None
@@ -381,8 +224,8 @@ class Behaviour:
         """Expected events per second of this stream at event time `time_ms` (A(t) / partitions)."""
         t = np.atleast_1d(np.asarray(time_ms, dtype=np.int64))
         alive = self.users.class_alive(t)
-        sessions_per_ms = (alive * CLASS_SESSIONS_PER_DAY).sum(axis=1) / MS_PER_DAY
-        rate = sessions_per_ms * 1000 * hour_of_week_activity()[hour_of_week(t)] * self._mean_events
+        events_per_ms = (alive * CLASS_SESSIONS_PER_DAY * self._class_events).sum(axis=1) / MS_PER_DAY
+        rate = events_per_ms * 1000 * hour_of_week_activity()[hour_of_week(t)]
         rate = rate / self.partitions
         return float(rate[0]) if np.ndim(time_ms) == 0 else rate
 
@@ -532,7 +375,7 @@ class Behaviour:
         alive = users.class_alive(np.array([start + self.epoch_ms // 2]))[0]
         weights = alive * CLASS_SESSIONS_PER_DAY
         if weights.sum() <= 0:
-            return {"draw": draw[:0], "user": draw[:0], "klass": draw[:0], "start_ms": draw[:0], "planned": draw[:0]}
+            return {"draw": draw[:0], "user": draw[:0], "klass": draw[:0], "start_ms": draw[:0]}
         cdf = np.cumsum(weights) / weights.sum()
         klass = np.minimum(np.searchsorted(cdf, unit(word_a, 0), side="right"), N_CLASSES - 1)
         window_lut = self._window_table(start)
@@ -570,9 +413,7 @@ class Behaviour:
         # One session per user and window: keep the first draw.
         _, first = np.unique(user[valid] * 4096 + window[valid], return_index=True)  # <= 2048 h of windows
         valid = np.sort(valid[first])
-        word_b = self._hash(1, counters[valid])
-        return {"draw": valid, "user": user[valid], "klass": klass[valid], "start_ms": start_ms[valid],
-                "planned": planned_events(unit(word_b, 0))}
+        return {"draw": valid, "user": user[valid], "klass": klass[valid], "start_ms": start_ms[valid]}
 
     def _window_table(self, start: int) -> np.ndarray:
         """Per phase, a 4096-quantile table of the epoch's windows weighted by the hour-of-week profile (a
@@ -595,108 +436,68 @@ class Behaviour:
         last_own = -(-(-(-registered // BLOCK) - self.partition) // self.partitions)
         return first_own, np.maximum(0, last_own - first_own)
 
-    def _compute_timing(self, epoch: int) -> dict[str, np.ndarray]:
-        """Sessions started in `epoch` filling exactly E(epoch) events, with every event's time.
+    def _session_context(self, epoch: int, sessions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each session's device profile (mostly the user's own), referrer and intent word."""
+        counters = (np.uint64(epoch & 0xFFFFF) << np.uint64(28)) | sessions["draw"].astype(np.uint64)
+        word_b = self._hash(1, counters)
+        own_device = unit(word_b, 1) < OWN_DEVICE_SHARE
+        anywhere = _draw(self._profile_table, unit(word_b, 2))
+        profile = np.where(own_device, self.users.profile(sessions["user"]), anywhere)
+        referrer = _draw(self._referrer_table, unit(self._hash(3, counters), 0))
+        return {"profile": profile.astype(np.int8), "referrer": referrer, "intent_word": self._hash(6, counters)}
 
-        Layout: step-major (all sessions' 1st events, then all 2nd events, ...), sessions sorted by their
-        final event count, longest first, so step j's events belong to the first c_j sessions.
+    def _event_counters(self, epoch: int, draw: np.ndarray, step: np.ndarray | int) -> np.ndarray:
+        return ((np.uint64(epoch & 0xFFFFF) << np.uint64(34)) | (draw.astype(np.uint64) << np.uint64(6))
+                | np.asarray(step).astype(np.uint64))
+
+    def _event_draws(self, epoch: int, draw: np.ndarray) -> Draws:
+        """The chain's two random words per (session, step): hashes of (epoch, draw, step)."""
+        def draws(step: int, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            counters = self._event_counters(epoch, draw[listed], step)
+            return self._hash(2, counters), self._hash(5, counters)
+
+        return draws
+
+    def _compute_timing(self, epoch: int) -> dict[str, np.ndarray]:
+        """Sessions started in `epoch` filling exactly E(epoch) events: each event's type, page and time.
+
+        Layout: session-major (each session's events together and in order), sessions in draw order.
         """
         target = self.budget(epoch)
-        n_draw = int(target / self._mean_events * 1.12) + 32
+        n_draw = int(target / self._mean_events * 1.12) + 32 if target else 0
         while True:
-            s = self._draw_sessions(epoch, n_draw) if target else self._draw_sessions(epoch, 0)
-            planned = s["planned"]
-            order1 = np.argsort(-planned, kind="stable")
-            counts1 = np.bincount(planned, minlength=MAX_SESSION_EVENTS + 1)[::-1].cumsum()[::-1][1:]
-            offsets1 = np.concatenate([[0], np.cumsum(counts1)])
-            total = int(offsets1[-1])
-            rank_of_event = np.concatenate([np.arange(c) for c in counts1]) if total else np.zeros(0, np.int64)
-            session_of_event = order1[rank_of_event]
-            step_of_event = np.repeat(np.arange(MAX_SESSION_EVENTS), counts1)
-            counters = ((np.uint64(epoch & 0xFFFFF) << np.uint64(34))
-                        | (s["draw"][session_of_event].astype(np.uint64) << np.uint64(6))
-                        | step_of_event.astype(np.uint64))
-            word = self._hash(2, counters)
-            page, gap = page_and_gap(unit(word, 0), unit(word, 1))
-            offset = np.empty(total, dtype=np.int64)
-            acc = np.zeros(planned.size, dtype=np.int64)
-            for j, c in enumerate(counts1):
-                if c == 0:
-                    break
-                sl = slice(offsets1[j], offsets1[j] + c)
-                offset[sl] = acc[:c]
-                acc[:c] += gap[sl]
-            fits = offset + page.astype(np.int64) * 1000 <= MAX_SESSION_MS
-            kept = np.bincount(session_of_event, weights=fits, minlength=planned.size).astype(np.int64)
-            cum = np.cumsum(kept)
-            if target == 0 or (cum.size and cum[-1] >= target):
+            sessions = self._draw_sessions(epoch, n_draw)
+            sessions |= self._session_context(epoch, sessions)
+            conversion = session_conversion(sessions["profile"], sessions["referrer"])
+            draws = self._event_draws(epoch, sessions["draw"])
+            chain = run_chain(CLASS_SEGMENT[sessions["klass"]], conversion, self._chain, draws)
+            if target == 0 or int(chain.length.sum()) >= target:
                 break
             if n_draw > 50 * (target + 100):
                 raise RuntimeError(f"epoch {epoch}: the store's users cannot fill {target} events")
             n_draw = n_draw * 3 // 2
         # Budget: whole sessions in draw order while they fit, the crossing one truncated.
-        final = np.clip(target - (cum - kept), 0, kept) if target else kept * 0
-        alive = np.flatnonzero(final > 0)
-        order2 = alive[np.argsort(-final[alive], kind="stable")]
-        rank1 = np.empty(planned.size, dtype=np.int64)
-        rank1[order1] = np.arange(planned.size)
-        counts2 = np.bincount(final[order2], minlength=MAX_SESSION_EVENTS + 1)[::-1].cumsum()[::-1][1:]
-        picks = [offsets1[j] + rank1[order2[:c]] for j, c in enumerate(counts2) if c]
-        pick = np.concatenate(picks) if picks else np.zeros(0, np.int64)
-        sessions = {name: value[order2] for name, value in s.items()}
-        rank2 = np.concatenate([np.arange(c) for c in counts2 if c]) if picks else np.zeros(0, np.int64)
-        return {
-            **{f"s_{name}": value for name, value in sessions.items()},
-            "counts": counts2,
-            "rank": rank2.astype(np.int32),
-            "step": step_of_event[pick].astype(np.int16),
-            "time_ms": sessions["start_ms"][rank2] + offset[pick],
-            "page": page[pick],
-            "cart_quantity": _cart_quantity(unit(word[pick], 2)),
-            "counter": counters[pick],
-        }
+        kept = chain.length
+        final = np.clip(target - (np.cumsum(kept) - kept), 0, kept)
+        return _session_major(sessions, chain, final)
 
-    # ---- stage 2: the funnel of each session ----
+    # ---- stage 2: the products, carts and orders of each session ----
 
     def _compute_sessions(self, epoch: int) -> dict[str, np.ndarray]:
         timing = self._timing(epoch)
-        if "counter" not in timing:  # only its times were kept (see below): compute it again
+        if "kind" not in timing:  # only its times were kept (see below): compute it again
             timing = self._compute_timing(epoch)
-        # Once the funnel is done, the timing cache needs only the times (for spills and position_at):
+        # Once the sessions are done, the timing cache needs only the times (for spills and position_at):
         # keeping whole timings of four week-long epochs cost ~50 MB per worker.
         self._timings[epoch] = {"time_ms": timing["time_ms"]}
-        cat, users = self.catalog, self.users
-        rank, counts = timing["rank"], timing["counts"]
-        n_sessions = timing["s_user"].size
+        rank, kind = timing["rank"], timing["kind"]
         s_user = timing["s_user"]
         s_segment = CLASS_SEGMENT[timing["s_klass"]]
-        prefs, pref_count = users.preferences(s_user)
-        word_b = self._hash(1, (np.uint64(epoch & 0xFFFFF) << np.uint64(28)) | timing["s_draw"].astype(np.uint64))
-        own_device = unit(word_b, 1) < OWN_DEVICE_SHARE
-        s_profile = np.where(own_device, users.profile(s_user), _draw(self._profile_table, unit(word_b, 2)))
-        word_c = self._hash(3, (np.uint64(epoch & 0xFFFFF) << np.uint64(28)) | timing["s_draw"].astype(np.uint64))
-        s_referrer = _draw(self._referrer_table, unit(word_c, 0))
-
-        counter = timing["counter"]
-        w2, w3 = self._hash(4, counter), self._hash(5, counter)
-        u_pref = unit(w2, 0)
-        preferred = u_pref < PREFERENCE_SHARE
-        pref_slot = np.minimum((u_pref / PREFERENCE_SHARE * pref_count[rank]).astype(np.int64), 3)
-        pref_category = prefs[rank, pref_slot]
-        u_other = np.clip((u_pref - PREFERENCE_SHARE) / (1 - PREFERENCE_SHARE), 0, 1 - 1e-12)
-        category = np.where(preferred, pref_category, _draw(self._category_table, u_other)).astype(np.int64)
-        candidate = cat.pick_products(category, unit(w2, 1), unit(w2, 2))
-        cart_quantity = timing["cart_quantity"]
-        type_row = (s_segment[rank].astype(np.int32) * (6 << TYPE_BITS)
-                    + (w3 & np.uint64((1 << TYPE_BITS) - 1)).astype(np.int32))
-
-        total = rank.size
-        types, products, quantities = self._run_funnel(type_row, candidate, cart_quantity, counts, n_sessions)
-        in_cart = (types == CART) | (types == PURCHASE)
-        quantity = np.where(in_cart, quantities, 0).astype(np.int8)
-        revenue = np.zeros(total, dtype=np.int32)
-        bought = types == PURCHASE
-        revenue[bought] = cat.product_price_cents[products[bought]] * quantity[bought]
+        products = self._choose_products(epoch, timing, s_segment)
+        products, quantity, order_index = _checkout(kind, rank, products, timing["quantity"])
+        revenue = np.zeros(rank.size, dtype=np.int32)
+        bought = kind == PURCHASE
+        revenue[bought] = self.catalog.product_price_cents[products[bought]] * quantity[bought]
         session_key = (np.uint64(epoch) << np.uint64(28)) | timing["s_draw"].astype(np.uint64)
         return {
             "time_ms": timing["time_ms"],
@@ -704,39 +505,40 @@ class Behaviour:
             "session_event_index": (timing["step"] + 1).astype(np.int16),
             "user": s_user[rank].astype(np.int32),
             "segment": s_segment[rank],
-            "city": users.city(s_user)[rank],
+            "city": self.users.city(s_user)[rank],
             "product": products,
-            "interaction_type": types,
-            "duration_s": np.where(types == VIEW, timing["page"], 0).astype(np.int16),
+            "interaction_type": kind,
+            "duration_s": np.where(kind == VIEW, timing["page_s"], 0).astype(np.int16),
             "quantity": quantity,
             "revenue_cents": revenue,
-            "profile": s_profile.astype(np.int8)[rank],
-            "referrer": s_referrer[rank],
+            "order_index": order_index,
+            "profile": timing["s_profile"][rank],
+            "referrer": timing["s_referrer"][rank],
         }
 
-    def _run_funnel(self, type_row: np.ndarray, candidate: np.ndarray, cart_quantity: np.ndarray,
-                    counts: np.ndarray, n_sessions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The funnel's Markov chain, one vectorised step per session step: (types, products, quantities)
-        in step-major order. `counts[k]` sessions have a step k (sessions sorted longest first)."""
-        total = type_row.size
-        types = np.empty(total, dtype=np.int8)
-        products = np.empty(total, dtype=np.int32)
-        quantities = np.empty(total, dtype=np.int8)
-        prev = np.full(n_sessions, START << TYPE_BITS, dtype=np.int32)
-        focus = np.zeros(n_sessions, dtype=np.int32)
-        held = np.zeros(n_sessions, dtype=np.int8)
-        at = 0
-        for c in counts:
-            if c == 0:
-                break
-            sl = slice(at, at + c)
-            kind = self._next_type[type_row[sl] + prev[:c]]
-            focus[:c] = np.where(kind <= CLICK, candidate[sl], focus[:c])
-            held[:c] = np.where(kind == CART, cart_quantity[sl], held[:c])
-            types[sl], products[sl], quantities[sl] = kind, focus[:c], held[:c]
-            prev[:c] = kind.astype(np.int32) << TYPE_BITS
-            at += c
-        return types, products, quantities
+    def _choose_products(self, epoch: int, timing: dict[str, np.ndarray], s_segment: np.ndarray) -> np.ndarray:
+        """The product of every view and click (the product in focus until the next one): by the session's
+        intent, knowing whether it is about to be carted (intent.py); -1 elsewhere."""
+        intents = self._intents
+        rank, kind, step = timing["rank"], timing["kind"], timing["step"]
+        s_user = timing["s_user"]
+        user_tier = intents.price_tier(s_user, s_segment)
+        intent = intents.session_intent(s_user, user_tier, timing["s_intent_word"])
+        focus = np.flatnonzero(kind <= CLICK)
+        counters = self._event_counters(epoch, timing["s_draw"][rank[focus]], step[focus])
+        words = (hash_positions(self._product_keys[0], counters), hash_positions(self._product_keys[1], counters),
+                 hash_positions(self._product_keys[2], counters))
+        of_focus = rank[focus]
+        chosen = intents.choose(tuple(part[of_focus] for part in intent), user_tier[of_focus],
+                                _about_to_be_carted(kind, rank)[focus], words)
+        staple = intents.opens_on_staple(intent[0], timing["s_intent_word"])
+        opening = focus[(step[focus] == 0) & staple[of_focus]]
+        if opening.size:
+            group = group_of(*(part[rank[opening]] for part in intent))
+            chosen[np.searchsorted(focus, opening)] = intents.staple(s_user[rank[opening]], group)
+        products = np.full(rank.size, -1, dtype=np.int32)
+        products[focus] = chosen
+        return products
 
     # ---- stage 3: one epoch of event time ----
 
@@ -759,3 +561,71 @@ class Behaviour:
         key.sort()
         order = (key & np.uint64((1 << 24) - 1)).astype(np.intp)
         return {name: np.concatenate([spill_part[name], own[name][take_own]])[order] for name in Events.STORED}
+
+
+def _session_major(sessions: dict[str, np.ndarray], chain: Chain, final: np.ndarray) -> dict[str, np.ndarray]:
+    """The kept events (the first `final[s]` of each session s) in session-major order, with the sessions'
+    fields under "s_..." for the sessions that kept any."""
+    keep = chain.step < final[chain.session]
+    alive = np.flatnonzero(final > 0)
+    rank_of = np.full(final.size, -1, dtype=np.int64)
+    rank_of[alive] = np.arange(alive.size)
+    lengths = final[alive]
+    base = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    position = base[rank_of[chain.session[keep]]] + chain.step[keep]
+    rank = np.repeat(np.arange(alive.size, dtype=np.int32), lengths)
+    placed: dict[str, np.ndarray] = {}
+    for name in ("kind", "page_s", "offset_ms", "quantity"):
+        values = getattr(chain, name)[keep]
+        placed[name] = np.empty_like(values)
+        placed[name][position] = values
+    step = (np.arange(rank.size, dtype=np.int64) - base[rank]).astype(np.int16)
+    s_fields = {f"s_{name}": value[alive] for name, value in sessions.items()}
+    return {**s_fields, **placed, "rank": rank, "step": step,
+            "time_ms": s_fields["s_start_ms"][rank] + placed.pop("offset_ms")}
+
+
+def _about_to_be_carted(kind: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Events (session-major) whose product goes into the cart next: the session's next event is an
+    add_to_cart, or a wishlist followed by one."""
+    def following(k: int) -> np.ndarray:
+        later = np.full(kind.size, -1, dtype=np.int8)
+        same = rank[k:] == rank[:-k] if kind.size > k else np.zeros(0, dtype=bool)
+        later[:-k][same] = kind[k:][same]
+        return later
+
+    if kind.size < 2:
+        return np.zeros(kind.size, dtype=bool)
+    first, second = following(1), following(2)
+    return np.asarray((first == CART) | ((first == WISHLIST) & (second == CART)))
+
+
+def _checkout(kind: np.ndarray, rank: np.ndarray, products: np.ndarray, cart_quantity: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every event's product (a cart, wishlist or purchase is of the product in focus; the i-th purchase of a
+    session buys its i-th add_to_cart, with its quantity), quantities, and each purchase's order number in
+    its session (1, 2 ...; 0 for other events). Session-major order: a session opens on a product, so
+    carrying the last chosen product forward never crosses into another session."""
+    index = np.arange(kind.size)
+    focus = np.maximum.accumulate(np.where(products >= 0, index, 0)) if kind.size else index
+    products = products[focus]
+    quantity = np.where(kind == CART, cart_quantity, 0).astype(np.int8)
+    carts, buys = np.flatnonzero(kind == CART), np.flatnonzero(kind == PURCHASE)
+    order_index = np.zeros(kind.size, dtype=np.int8)
+    if buys.size:
+        sessions = int(rank[-1]) + 1
+        cart_base, buy_base = _firsts(rank[carts], sessions), _firsts(rank[buys], sessions)
+        source = carts[cart_base[rank[buys]] + np.arange(buys.size) - buy_base[rank[buys]]]
+        products[buys], quantity[buys] = products[source], quantity[source]
+        opens = (kind[buys - 1] != PURCHASE) | (rank[buys - 1] != rank[buys]) | (buys == 0)
+        number = np.cumsum(opens)
+        first_of_session = number[np.searchsorted(rank[buys], rank[buys])]
+        order_index[buys] = (number - first_of_session + 1).astype(np.int8)
+    return products, quantity, order_index
+
+
+
+def _firsts(sessions_of: np.ndarray, sessions: int) -> np.ndarray:
+    """For a sorted list of session numbers, where each session's run starts (per session)."""
+    counts = np.bincount(sessions_of, minlength=sessions)
+    return np.asarray(np.cumsum(counts) - counts)

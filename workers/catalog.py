@@ -14,16 +14,13 @@ from functools import cached_property
 
 import numpy as np
 
+from .assortment import N_GROUPS, Assortment, GroupSampler, group_of, rating_appeal
+from .funnel import MEAN_CART_QUANTITY, calibration
 from .model import (
     CATEGORIES,
-    CATEGORY_PRICES,
-    CATEGORY_WEIGHTS,
     CHURN_HORIZON_MS,
     DEVICE_PROFILES,
     MS_PER_DAY,
-    POPULARITY_EXPONENT,
-    PURCHASE,
-    SEGMENT_MIX,
     SEGMENTS,
     ModelConfig,
 )
@@ -90,12 +87,11 @@ class Catalog:
     product_in_stock: np.ndarray  # bool
     product_tags: np.ndarray  # int8 (n, 2)
     product_popularity: np.ndarray  # float64, sums to 1
-    # Sampling by popularity within a category: products grouped by category, with one Walker alias table
-    # per category (see pick_products).
-    category_products: np.ndarray = field(repr=False)  # int32, products grouped by category
-    category_bounds: np.ndarray = field(repr=False)  # int64 (n_categories + 1,)
-    alias_accept: np.ndarray = field(repr=False)  # float64, per slot of category_products
-    alias_other: np.ndarray = field(repr=False)  # int64, slot to take when not accepted
+    product_tier: np.ndarray  # int8, index into assortment.TIERS
+    # How sessions draw products: by group (category, subcategory, tier), see assortment.py.
+    browse: GroupSampler = field(repr=False)
+    carts: GroupSampler = field(repr=False)  # in stock only, weighted by rating too
+    subcategory_order: np.ndarray = field(repr=False)  # int8 (categories, 8), largest subcategory first
     names: Names | None = None
 
     @property
@@ -110,63 +106,25 @@ class Catalog:
     def build(cls, config: ModelConfig, cities: tuple[City, ...], with_names: bool = False) -> Catalog:
         rng = np.random.default_rng([config.seed, 0xCA7A])
         n_products = config.max_products
-
-        category = rng.choice(len(CATEGORIES), size=n_products, p=CATEGORY_WEIGHTS).astype(np.int8)
-        lo = np.array([p[0] for p in CATEGORY_PRICES], dtype=np.float64)[category]
-        hi = np.array([p[1] for p in CATEGORY_PRICES], dtype=np.float64)[category]
-        # Log-uniform: cheap items are more common than expensive ones in every category.
-        dollars = np.exp(rng.uniform(np.log(lo), np.log(hi)))
-        cents = np.floor(dollars).astype(np.int64) * 100 + rng.choice([99, 99, 49, 0, 95], size=n_products)
-        cents = np.clip(cents, (lo * 100).astype(np.int64), (hi * 100).astype(np.int64))
-        brand = (category.astype(np.int16) * BRANDS_PER_CATEGORY
-                 + rng.integers(0, BRANDS_PER_CATEGORY, n_products)).astype(np.int16)
-        rating = np.clip(np.rint(rng.beta(5, 2, n_products) * 20 + 30), 30, 50).astype(np.int16)
-        # Zipf-like popularity: rank r (random over products) draws weight (r + 1) ** -s.
-        rank = rng.permutation(n_products)
-        popularity = (rank + 1.0) ** -POPULARITY_EXPONENT
-        popularity /= popularity.sum()
+        products = Assortment.build(rng, n_products)
+        popularity = products.popularity
         reviews = np.floor(popularity * n_products * 40 * rng.uniform(0.5, 1.5, n_products)).astype(np.int32)
-        in_stock = rng.random(n_products) < 0.93
         tags = rng.integers(0, 6, (n_products, 2)).astype(np.int8)
-        noun = rng.integers(0, 8, n_products).astype(np.int8)
         adjective = rng.integers(0, len(ADJECTIVES), n_products).astype(np.int8)
-
-        order = np.argsort(category, kind="stable").astype(np.int32)
-        bounds = np.searchsorted(category[order], np.arange(len(CATEGORIES) + 1)).astype(np.int64)
-        accept = np.ones(n_products, dtype=np.float64)
-        other = np.arange(n_products, dtype=np.int64)
-        for c in range(len(CATEGORIES)):
-            a, b = int(bounds[c]), int(bounds[c + 1])
-            if b > a:
-                accept[a:b], local = _alias_table(popularity[order[a:b]])
-                other[a:b] = a + local
-
+        group = group_of(products.category, products.subcategory, products.tier)
+        cart_weight = popularity * rating_appeal(products.rating_tenths) * products.in_stock
         return cls(
             config=config, cities=cities,
             users=Users(config, cities),
-            product_category=category, product_price_cents=cents, product_brand=brand,
-            product_noun=noun, product_adjective=adjective, product_rating_tenths=rating,
-            product_review_count=reviews, product_in_stock=in_stock, product_tags=tags,
-            product_popularity=popularity,
-            category_products=order, category_bounds=bounds, alias_accept=accept, alias_other=other,
+            product_category=products.category, product_price_cents=products.price_cents,
+            product_brand=products.brand, product_noun=products.subcategory, product_adjective=adjective,
+            product_rating_tenths=products.rating_tenths, product_review_count=reviews,
+            product_in_stock=products.in_stock, product_tags=tags, product_popularity=popularity,
+            product_tier=products.tier,
+            browse=GroupSampler(group, popularity, N_GROUPS), carts=GroupSampler(group, cart_weight, N_GROUPS),
+            subcategory_order=products.subcategory_order,
             names=build_names(config.seed) if with_names else None,
         )
-
-    def pick_products(self, category: np.ndarray, u_slot: np.ndarray, u_accept: np.ndarray) -> np.ndarray:
-        """Products drawn by popularity within the given categories (u_* uniform in [0, 1), independent).
-
-        Walker's alias method: O(1) per draw. A binary search of a cumulative table over 50,000 products
-        cost 30 % of generation time (random access misses the cache); this is about 5x cheaper.
-        A category with no product (tiny catalogs) falls back to the whole catalog.
-        """
-        start = self.category_bounds[category]
-        size = self.category_bounds[category + 1] - start
-        empty = size == 0
-        start = np.where(empty, 0, start)
-        size = np.where(empty, self.n_products, size)
-        slot = start + (u_slot * size).astype(np.int64)
-        slot = np.where(u_accept < self.alias_accept[slot], slot, self.alias_other[slot])
-        return np.asarray(self.category_products[slot])
 
     # ---- rendering helpers shared by the users stream and the encoder ----
 
@@ -177,18 +135,25 @@ class Catalog:
         return f"p{product:07d}"
 
     @cached_property
-    def mean_purchase_cents(self) -> float:
-        """Average revenue of a purchase event: popularity-weighted unit price x mean quantity (1.4)."""
-        return float((self.product_popularity * self.product_price_cents).sum()) * 1.4
+    def order_value_cents(self) -> np.ndarray:
+        """Expected value of an order per segment: items per order (the funnel's) x mean quantity x the mean
+        price of carted products at the segment's price tiers (intent.py's tier shares)."""
+        from .intent import USER_TIER_SHARES  # intent imports this module
+
+        funnel = calibration(self.config.funnel)
+        weight = self.product_popularity * rating_appeal(self.product_rating_tenths) * self.product_in_stock
+        price = np.array([(weight * self.product_price_cents)[self.product_tier == t].sum()
+                          / max(weight[self.product_tier == t].sum(), 1e-12) for t in range(3)])
+        tiers = np.array([USER_TIER_SHARES[s] for s in SEGMENTS])
+        return np.asarray(funnel.items_per_order * MEAN_CART_QUANTITY * (tiers @ price))
 
     def user_facts(self, user: np.ndarray, as_of: int | date | datetime) -> dict[str, np.ndarray]:
         """The catalog's activity figures of users as of a time, vectorised, from the same per-user functions
-        that drive the events (visit rate x time active x the segment's purchases per session).
+        that drive the events (visit rate x time active x the segment's orders per session, each worth about
+        the segment's order value).
 
         `last_active_ms` is -1 for users who have not registered by then.
         """
-        from .behaviour import mean_session_events
-
         t = as_of_ms(as_of)
         users = self.users
         user = np.asarray(user, dtype=np.int64)
@@ -197,11 +162,11 @@ class Catalog:
         segment = users.segment(user)
         end = np.minimum(t, churn)
         days_active = np.maximum(end - registered, 0) / MS_PER_DAY
-        purchases_per_session = SEGMENT_MIX[:, PURCHASE][segment] * mean_session_events()
+        orders_per_session = calibration(self.config.funnel).orders_per_session[segment]
         word = hash_positions(derive_key(self.config.seed, 0xFAC7), user.astype(np.uint64))
-        orders = _poisson(rate * days_active * purchases_per_session, unit(word, 0))
+        orders = _poisson(rate * days_active * orders_per_session, unit(word, 0))
         spend_factor = 0.6 + 0.8 * unit(word, 1)
-        spent = np.rint(orders * self.mean_purchase_cents * spend_factor)
+        spent = np.rint(orders * self.order_value_cents[segment] * spend_factor)
         spent = np.where(orders > 0, np.maximum(spent, orders * 100), 0)
         gap_days = -np.log(unit(word, 2) + 1e-7) / np.maximum(rate, 1e-9)
         last = np.maximum(end - (gap_days * MS_PER_DAY).astype(np.int64), registered)
@@ -279,22 +244,6 @@ class Catalog:
             "tags": sorted({PRODUCT_TAGS[category][int(t)] for t in self.product_tags[product]}),
             "popularity": float(self.product_popularity[product]),
         }
-
-
-def _alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vose's alias table for sampling index i with probability weights[i] / sum(weights)."""
-    n = weights.size
-    scaled = weights * (n / weights.sum())
-    accept = np.ones(n)
-    other = np.arange(n)
-    small = [i for i in range(n) if scaled[i] < 1.0]
-    large = [i for i in range(n) if scaled[i] >= 1.0]
-    while small and large:
-        s, g = small.pop(), large.pop()
-        accept[s], other[s] = scaled[s], g
-        scaled[g] -= 1.0 - scaled[s]
-        (small if scaled[g] < 1.0 else large).append(g)
-    return accept, other
 
 
 def build_names(seed: int) -> Names:

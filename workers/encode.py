@@ -100,17 +100,17 @@ class RowLayout:
                 for device, browser, info, _s in DEVICE_PROFILES
             ]
         )
-        self.kind_fragments, revenue_offset = _kind_fragments()
+        self.kind_fragments, revenue_offset, order_offset = _kind_fragments()
         self.profiles = len(DEVICE_PROFILES)
         template = _Template()
-        self._lay_out(template, revenue_offset)
+        self._lay_out(template, revenue_offset, order_offset)
         self.template = np.frombuffer(b"".join(template.parts), dtype=np.uint8).copy()
         self.columns = template.columns
         self.row_bytes = template.position
         self.timestamp = self.columns["timestamp"]
         assert self.timestamp == TIMESTAMP_COLUMN, "the timestamp must stay the first field"
 
-    def _lay_out(self, t: _Template, revenue_offset: int) -> None:
+    def _lay_out(self, t: _Template, revenue_offset: int, order_offset: int) -> None:
         """The template: literal bytes everywhere, placeholders where values go. Built by walking the
         schema's field order, so the encoder and clickstream.schema cannot drift apart."""
         grouped = {
@@ -118,8 +118,8 @@ class RowLayout:
             "product_id": ("product", self.product_fragments),
             "referrer": ("session", self.session_fragments),
         }
-        skip = {"duration", "quantity", "revenue", "city", "category", "price", "page_url", "device_type", "browser",
-                "device_info"}
+        skip = {"duration", "quantity", "revenue", "order_id", "city", "category", "price", "page_url", "device_type",
+                "browser", "device_info"}
         t.literal(b"{")
         for index, (name, *_rest) in enumerate(INTERACTION_FIELDS):
             if name in skip:
@@ -132,6 +132,7 @@ class RowLayout:
             elif name == "interaction_type":
                 t.slot("kind", self.kind_fragments.shape[1])
                 t.columns["revenue"] = Column(t.columns["kind"].start + revenue_offset, REVENUE_WIDTH)
+                t.columns["order_id"] = Column(t.columns["kind"].start + order_offset, ORDER_ID_WIDTH)
             else:
                 t.literal(ujson.dumps(name).encode() + b":")
                 self._lay_out_value(t, name)
@@ -184,19 +185,21 @@ def _product_fragments(catalog: Catalog) -> np.ndarray:
     return _pad_table(fragments)
 
 
-def _kind_fragments() -> tuple[np.ndarray, int]:
-    """The interaction's own fields (type, duration, quantity, revenue) as one fragment per combination that
-    can occur (304 of them), and where revenue starts in one. Revenue shows 0.00 here and is written for
-    purchases only."""
+def _kind_fragments() -> tuple[np.ndarray, int, int]:
+    """The interaction's own fields (type, duration, quantity, revenue, order_id) as one fragment per
+    combination that can occur (304 of them), and where revenue and order_id start in one. Revenue shows 0.00
+    and order_id null here; both are written for purchases only."""
     type_width = max(len(_json(t)) for t in INTERACTION_TYPES)
     texts = [
         b'"interaction_type":' + _json(INTERACTION_TYPES[kind]).ljust(type_width)
         + b',"duration":' + (str(duration).encode() if duration else b"null").rjust(4)
         + b',"quantity":' + (str(quantity).encode() if quantity else b"null").rjust(4)
         + b',"revenue":' + b"0.00".rjust(REVENUE_WIDTH)
+        + b',"order_id":' + b"null".ljust(ORDER_ID_WIDTH)
         for kind, duration, quantity in _kind_combinations()
     ]
-    return _pad_table(texts), len(texts[0]) - REVENUE_WIDTH
+    order_offset = len(texts[0]) - ORDER_ID_WIDTH
+    return _pad_table(texts), order_offset - len(b',"order_id":') - REVENUE_WIDTH, order_offset
 
 
 class Encoder:
@@ -262,9 +265,12 @@ class Encoder:
         purchases = np.flatnonzero(events.revenue_cents)
         if purchases.size:
             _money(rows[purchases], cols["revenue"], events.revenue_cents[purchases], into=rows, at=purchases)
+            rows[purchases, cols["order_id"].start : cols["order_id"].stop] = order_id_bytes(
+                self.session_ids(events)[purchases], events.order_index[purchases])
 
 
 REVENUE_WIDTH = 7
+ORDER_ID_WIDTH = 21  # "<session id>-<2-digit order number in the session>"
 
 
 def _kind_combinations() -> list[tuple[int, int, int]]:
@@ -317,6 +323,18 @@ def hex16_digits(values: np.ndarray) -> np.ndarray:
     out = np.empty((values.size, 4), dtype="V4")
     np.take(_HEX4, values.astype(">u8").view(">u2").reshape(-1, 4), out=out, mode="clip")
     return out.view(np.uint8).ravel()
+
+
+def order_id_bytes(session_ids: np.ndarray, order_index: np.ndarray) -> np.ndarray:
+    """`"<16 hex digits of the session id>-<order number, 2 digits>"` per purchase, (n, ORDER_ID_WIDTH) uint8."""
+    n = session_ids.size
+    text = np.empty((n, ORDER_ID_WIDTH), dtype=np.uint8)
+    text[:, 0] = text[:, -1] = ord('"')
+    text[:, 1:17] = hex16_digits(session_ids).reshape(n, 16)
+    text[:, 17] = ord("-")
+    text[:, 18] = ZERO + order_index // 10
+    text[:, 19] = ZERO + order_index % 10
+    return text
 
 
 def _counter_digits(rows: np.ndarray, col: Column, seq: np.ndarray) -> None:

@@ -11,7 +11,7 @@ from typing import Final
 
 import numpy as np
 
-from ..limits import DEFAULT_START_MS
+from ..limits import DEFAULT_FUNNEL, DEFAULT_START_MS, FUNNELS
 
 SEGMENTS: Final[tuple[str, ...]] = ("casual", "regular", "power", "premium")
 SEGMENT_WEIGHTS: Final[tuple[float, ...]] = (0.40, 0.35, 0.20, 0.05)
@@ -34,6 +34,8 @@ SEGMENT_MIX: Final[np.ndarray] = np.array(
 CATEGORIES: Final[tuple[str, ...]] = (
     "electronics", "clothing", "home", "beauty", "sports", "books", "toys", "automotive", "grocery", "health",
 )
+# Each category's subcategories (the nouns of its product names, catalog.py).
+SUBCATEGORIES_PER_CATEGORY: Final[int] = 8
 # Unit price range in dollars per category, in CATEGORIES order.
 CATEGORY_PRICES: Final[tuple[tuple[int, int], ...]] = (
     (50, 2000), (10, 200), (20, 500), (15, 100), (30, 300), (10, 50), (15, 80), (50, 800), (5, 50), (10, 150),
@@ -71,9 +73,7 @@ REFERRERS: Final[tuple[tuple[str | None, float], ...]] = (
     ("https://duckduckgo.com/", 0.02),
 )
 
-# Sessions: a session plans a geometric number of events (mean MEAN_SESSION_EVENTS, at most
-# MAX_SESSION_EVENTS) and ends early when it would outlast MAX_SESSION_MS (see behaviour.py).
-MEAN_SESSION_EVENTS: Final[int] = 7
+# Sessions end by the funnel's exit chances (funnel.py), at the 60-minute cut, or at MAX_SESSION_EVENTS.
 MAX_SESSION_EVENTS: Final[int] = 40
 # Share of product choices made within the user's preferred categories.
 PREFERENCE_SHARE: Final[float] = 0.7
@@ -81,6 +81,34 @@ PREFERENCE_SHARE: Final[float] = 0.7
 OWN_DEVICE_SHARE: Final[float] = 0.85
 # Zipf exponent of product popularity.
 POPULARITY_EXPONENT: Final[float] = 1.1
+
+# ---- the funnel (funnel.py) ----
+# "mix": each segment's interaction mix is SEGMENT_MIX (far more purchase-heavy than a real shop);
+# "retail": calibrated to a public e-commerce log (RetailRocket: 2.76M events, 96.7 % views, 2.5 %
+# add-to-carts, 0.8 % transactions; its log has no clicks or wishlists).
+RETAIL_MIX: Final[tuple[float, ...]] = (0.967, 0.0, 0.025, 0.008, 0.0)
+# Chance that a session ends right after an event, by the event's type (view, click, add_to_cart,
+# purchase = the last item of an order, wishlist), and after its first event whatever it was (a bounce).
+EXIT_AFTER: Final[dict[str, tuple[float, ...]]] = {
+    "mix": (0.11, 0.10, 0.05, 0.70, 0.10),
+    "retail": (0.26, 0.26, 0.12, 0.70, 0.26),
+}
+BOUNCE: Final[dict[str, float]] = {"mix": 0.20, "retail": 0.36}
+# A checkout straight after an add_to_cart is this much less likely than after browsing on: shoppers
+# fill a cart, then pay (orders of several items).
+CHECKOUT_AFTER_CART: Final[float] = 0.35
+# P(add_to_cart) of the product in focus is a base chance (calibrated) x these factors, each about 1 on
+# average: the time on the product's page (0.35 + 1.3 u, u its quantile: long looks convert ~3x more
+# than short ones), the device, where the visit came from.
+DWELL_CONVERSION: Final[tuple[float, float]] = (0.35, 1.3)
+DEVICE_CONVERSION: Final[dict[str, float]] = {"desktop": 1.25, "tablet": 1.05, "mobile": 0.85}
+# Per referrer kind: direct visits and e-mail convert best, social media worst.
+REFERRER_CONVERSION: Final[dict[str | None, float]] = {
+    None: 1.15, "https://mail.google.com/": 1.45, "https://www.facebook.com/": 0.65,
+    "https://www.instagram.com/": 0.6, "https://www.tiktok.com/": 0.5, "https://www.youtube.com/": 0.7,
+    "https://www.reddit.com/": 0.8,
+}  # search engines: 1.0
+MAX_CART_CHANCE: Final[float] = 0.9
 
 # ---- the store's clock ----
 MS_PER_MINUTE: Final[int] = 60_000
@@ -133,11 +161,15 @@ class ModelConfig:
     max_products: int = 50_000
     # Number of real cities (largest first, geonames) users live in.
     city_count: int = 2000
+    # Which calibration the sessions' funnel follows (FUNNELS).
+    funnel: str = DEFAULT_FUNNEL
 
     def __post_init__(self) -> None:
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be in 0..2**63-1, got {self.seed}")
         if not 1 <= self.max_users <= 10_000_000:
             raise ValueError(f"max_users must be in 1..10000000, got {self.max_users}")
+        if self.funnel not in FUNNELS:
+            raise ValueError(f"funnel must be one of {', '.join(FUNNELS)}, got {self.funnel!r}")
         if not 10 <= self.max_products <= 10_000_000:
             raise ValueError(f"max_products must be in 10..10000000, got {self.max_products}")

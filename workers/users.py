@@ -33,6 +33,7 @@ from itertools import permutations
 
 import numpy as np
 
+from .funnel import calibration
 from .model import (
     BASE_CHURN_PER_DAY,
     CATEGORIES,
@@ -110,9 +111,7 @@ class Users:
 
     @cached_property
     def class_hazard_per_day(self) -> np.ndarray:
-        from .behaviour import unconverted_session_share  # behaviour imports this module
-
-        unconverted = unconverted_session_share()
+        unconverted = calibration(self.config.funnel).unconverted_share
         base = np.array(BASE_CHURN_PER_DAY)[CLASS_SEGMENT]
         return np.asarray(base + CHURN_PER_UNCONVERTED_SESSION * CLASS_SESSIONS_PER_DAY * unconverted[CLASS_SEGMENT])
 

@@ -1,0 +1,352 @@
+"""A session from its first event to its last: what each event is, when it happens, when the session ends.
+
+The chain
+---------
+A session opens on a product (a view, or a click from a listing). After a view or click of the product in
+focus the shopper may add it to the cart, put it on the wishlist (after a view), check out (when the cart
+holds items), or move on to another product (a view or a click). After an add_to_cart the shopper browses
+on or checks out. A checkout buys every item in the cart as one order: one purchase event per item, a
+second or two apart (the items' products and quantities are those of their add_to_cart events: behaviour.py
+gives them and the order its id). There is no removal from a cart: the five interaction types have no event
+for it.
+
+P(add_to_cart) of the product in focus is a calibrated base chance times factors of about 1 on average
+(model.py): the time spent on its page (long looks convert about three times more than short ones), the
+session's device and where the visit came from. After each event the session ends with a chance that
+depends on that event (EXIT_AFTER: likely after the last item of an order, unlikely with a cart being
+filled), with a chance of its own after the first event (a bounce); never in the middle of an order. A
+session also ends when its next page would end past 60 minutes, and at MAX_SESSION_EVENTS.
+
+Time within a session: the gap after each event is its time on the page (5-300 s; a view reports it as its
+`duration`) plus a log-normal think time, so the next event always comes after the view's duration; the
+items of one order are 1-3 s apart.
+
+Calibration
+-----------
+Per segment, four parameters (the views' share of new products, the base add_to_cart chance, the wishlist
+chance, the checkout chance) are solved so that the mix of types over a sample of simulated sessions
+equals the funnel's target: the per-segment table (funnel "mix") or public retail figures ("retail"). The
+sample is the chain below, fed fixed random words (the same in every iteration and every process), so the
+result is deterministic; `calibration()` also gives what the rest of the model needs from the chain (events,
+orders and converting sessions per session, by segment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .model import (
+    BOUNCE,
+    CART,
+    CHECKOUT_AFTER_CART,
+    CLICK,
+    DEVICE_CONVERSION,
+    DEVICE_PROFILES,
+    DWELL_CONVERSION,
+    EXIT_AFTER,
+    MAX_CART_CHANCE,
+    MAX_SESSION_EVENTS,
+    MAX_SESSION_MS,
+    PAGE_SECONDS,
+    PURCHASE,
+    REFERRER_CONVERSION,
+    REFERRERS,
+    RETAIL_MIX,
+    SEGMENT_MIX,
+    THINK_MAX_S,
+    THINK_MEDIAN_S,
+    THINK_SIGMA,
+    VIEW,
+    WISHLIST,
+)
+
+START = 5  # pseudo-type: "no event yet in this session"
+N_SEGMENTS = len(SEGMENT_MIX)
+MEAN_CART_QUANTITY = (22 * 1 + 7 * 2 + 3 * 3) / 32  # an add_to_cart's items: 1, 2 or 3 (see _update_cart)
+ORDER_ITEM_GAP_MS = (1000, 2048)  # items of one order: 1 s + up to 2 s apart
+_TIME_LUT_BITS = 16
+
+
+# ---- time on a page and between events ----
+
+
+@lru_cache(maxsize=1)
+def _time_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(page seconds int16, think ms int64) for each of 65,536 quantiles: one gather per event instead of a
+    power and a logit (which cost ~50 ns per event)."""
+    centres = (np.arange(1 << _TIME_LUT_BITS) + 0.5) / (1 << _TIME_LUT_BITS)
+    low, high = PAGE_SECONDS
+    page = np.minimum(low + np.floor((high - low + 1) * centres**3), high).astype(np.int16)
+    # Log-normal through the logistic approximation of the normal quantile (z ~ 0.5513 logit(u)).
+    think_s = np.minimum(THINK_MEDIAN_S * (centres / (1 - centres)) ** (0.5513 * THINK_SIGMA), THINK_MAX_S)
+    return page, (think_s * 1000).astype(np.int64)
+
+
+# ---- the chain ----
+
+
+@dataclass(frozen=True)
+class ChainParams:
+    """Per segment (arrays of N_SEGMENTS): the calibrated chances, and the funnel's fixed exit chances."""
+
+    view_share: np.ndarray  # P(view | a new product): the rest are clicks
+    cart: np.ndarray  # base P(add_to_cart | a product in focus), before the conversion factors
+    wish: np.ndarray  # P(wishlist | after a view)
+    checkout: np.ndarray  # P(checkout | items in the cart), per event
+    exit_after: np.ndarray  # (5,) P(session ends | the event's type)
+    bounce: float  # P(session ends | its first event)
+
+
+@dataclass
+class Chain:
+    """Simulated sessions, event by event in step-major order (all first events, then all second ...)."""
+
+    session: np.ndarray  # int64, index of the event's session
+    step: np.ndarray  # int16, 0-based
+    kind: np.ndarray  # int8, interaction type
+    page_s: np.ndarray  # int16, seconds on the page
+    offset_ms: np.ndarray  # int64, time since the session's first event
+    quantity: np.ndarray  # int8, items of an add_to_cart (0 otherwise)
+    length: np.ndarray  # int64 per session: its events
+
+
+Draws = Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]]
+_M32 = np.uint64(0xFFFFFFFF)
+_U32 = 1.0 / 2**32
+_PAGE_SHIFT = np.uint64(64 - _TIME_LUT_BITS)
+_NEW_KIND = np.array([CART, WISHLIST, PURCHASE, VIEW, CART, WISHLIST, PURCHASE, CLICK], dtype=np.int8)
+
+
+def _u32(word: np.ndarray, high: bool) -> np.ndarray:
+    """A uniform in [0, 1) from the low or high 32 bits of each word."""
+    half = word >> np.uint64(32) if high else word & _M32
+    return half.astype(np.float64) * _U32
+
+
+@dataclass
+class _Lanes:
+    """The sessions still going, each array in the same (compacted) order."""
+
+    session: np.ndarray  # int64, index of the session
+    key: np.ndarray  # int64, segment * 6 + previous type: row of the per-(segment, previous) tables
+    cart_base: np.ndarray  # float64, base P(add_to_cart) x the session's conversion factor
+    view_share: np.ndarray  # float64
+    cart_next: np.ndarray  # float64, P(add_to_cart) at the next event (0 unless a product is in focus)
+    items: np.ndarray  # int16, carted items not yet bought
+    run: np.ndarray  # int16, purchases still to come in the current checkout
+    clock: np.ndarray  # int64, offset of the next event
+
+    def keep(self, mask: np.ndarray) -> _Lanes:
+        return _Lanes(**{name: value[mask] for name, value in vars(self).items()})
+
+
+def _tables(p: ChainParams) -> tuple[np.ndarray, np.ndarray]:
+    """Per (segment, previous type): P(wishlist) and P(checkout | items in the cart)."""
+    wish = np.zeros((N_SEGMENTS, 6))
+    wish[:, VIEW] = p.wish
+    checkout = np.repeat(p.checkout[:, None], 6, axis=1)
+    checkout[:, CART] *= CHECKOUT_AFTER_CART
+    return wish.ravel(), checkout.ravel()
+
+
+def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, draws: Draws) -> Chain:
+    """Every session's events. `conversion` is each session's device x referrer factor; `draws(step, sessions)`
+    gives two random uint64 words per listed session for that step (hashes in a stream, a fixed generator
+    in calibration). Word a: page (bits 48-63), think time (32-47), the next type (0-31); word b: exit
+    (0-31), cart quantity and an order item's gap (32-47), view or click (48-63)."""
+    n = segment.size
+    seg = segment.astype(np.int64)
+    lanes = _Lanes(np.arange(n, dtype=np.int64), seg * 6 + START, params.cart[seg] * conversion,
+                   params.view_share[seg], np.zeros(n), np.zeros(n, np.int16), np.zeros(n, np.int16),
+                   np.zeros(n, np.int64))
+    wish_table, checkout_table = _tables(params)
+    pages, thinks = _time_tables()
+    exit_after = np.append(params.exit_after, 0.0)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for step in range(MAX_SESSION_EVENTS):
+        if lanes.session.size == 0:
+            break
+        word_a, word_b = draws(step, lanes.session)
+        page_index = (word_a >> _PAGE_SHIFT).astype(np.intp)
+        page = pages[page_index]
+        page_ms = page.astype(np.int64) * 1000
+        fits = lanes.clock + page_ms <= MAX_SESSION_MS
+        if not fits.all():
+            lanes, word_a, word_b, page_index, page, page_ms = (
+                lanes.keep(fits), word_a[fits], word_b[fits], page_index[fits], page[fits], page_ms[fits])
+        kind = _next_kind(lanes, wish_table, checkout_table, word_a, word_b)
+        quantity = _update_cart(lanes, kind, word_b)
+        parts.append((lanes.session, kind, page, lanes.clock, quantity))
+        lanes.clock = lanes.clock + _gap(lanes, page_ms, thinks, word_a, word_b)
+        dwell = DWELL_CONVERSION[0] + DWELL_CONVERSION[1] * (page_index * (1.0 / (1 << _TIME_LUT_BITS)))
+        cart_next = np.minimum(lanes.cart_base * np.where(kind == WISHLIST, 1.0, dwell), MAX_CART_CHANCE)
+        lanes.cart_next = np.where((kind <= CLICK) | (kind == WISHLIST), cart_next, 0.0)
+        lanes.key = lanes.key - lanes.key % 6 + kind
+        exit_chance = params.bounce if step == 0 else exit_after[kind]
+        ends = (_u32(word_b, False) < exit_chance) & (lanes.run == 0)
+        lanes = lanes.keep(~ends)
+    return _chain(parts, n)
+
+
+def _next_kind(lanes: _Lanes, wish_table: np.ndarray, checkout_table: np.ndarray, word_a: np.ndarray,
+               word_b: np.ndarray) -> np.ndarray:
+    """Each session's next type: add_to_cart, wishlist, checkout (a purchase) or a new product."""
+    cart = lanes.cart_next
+    wish = cart + wish_table[lanes.key]
+    checkout = np.minimum(wish + checkout_table[lanes.key] * (lanes.items > 0), 1.0)
+    u = _u32(word_a, False)
+    bucket = (u >= cart).view(np.int8) + (u >= wish).view(np.int8) + (u >= checkout).view(np.int8)
+    clicks = (_u32(word_b, True) >= lanes.view_share).view(np.int8)
+    kind = _NEW_KIND[bucket + 4 * clicks]
+    return np.where(lanes.run > 0, PURCHASE, kind).astype(np.int8)
+
+
+def _update_cart(lanes: _Lanes, kind: np.ndarray, word_b: np.ndarray) -> np.ndarray:
+    """Items in the cart and purchases still to come after `kind`; returns each add_to_cart's quantity."""
+    starts_order = (kind == PURCHASE) & (lanes.run == 0)
+    carted = kind == CART
+    lanes.run = np.where(starts_order, lanes.items - 1, np.maximum(lanes.run - 1, 0)).astype(np.int16)
+    lanes.items = np.where(starts_order, 0, lanes.items + carted).astype(np.int16)
+    u = ((word_b >> np.uint64(32)) & np.uint64(0x1F)).astype(np.int8)  # 5 bits: 1 (22/32), 2 (7/32), 3 (3/32)
+    return np.where(carted, 1 + (u >= 22) + (u >= 29), 0).astype(np.int8)
+
+
+def _gap(lanes: _Lanes, page_ms: np.ndarray, thinks: np.ndarray, word_a: np.ndarray, word_b: np.ndarray
+         ) -> np.ndarray:
+    """Time to each session's next event: the page and a think time, or 1-3 s to an order's next item."""
+    think = thinks[((word_a >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.intp)]
+    item_gap = ORDER_ITEM_GAP_MS[0] + ((word_b >> np.uint64(37)) & np.uint64(0x7FF)).astype(np.int64)
+    return np.asarray(np.where(lanes.run > 0, item_gap, page_ms + think))
+
+
+def _chain(parts: list[tuple[np.ndarray, ...]], n: int) -> Chain:
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return Chain(empty, empty.astype(np.int16), empty.astype(np.int8), empty.astype(np.int16), empty,
+                     empty.astype(np.int8), np.zeros(n, np.int64))
+    session, kind, page, offset, quantity = (np.concatenate(column) for column in zip(*parts, strict=True))
+    step = np.repeat(np.arange(len(parts), dtype=np.int16), [p[0].size for p in parts])
+    return Chain(session, step, kind, page, offset, quantity, np.bincount(session, minlength=n))
+
+
+# ---- calibration ----
+
+
+def session_conversion(profile: np.ndarray, referrer: np.ndarray) -> np.ndarray:
+    """Each session's device x referrer factor of P(add_to_cart), from its profile and referrer indices."""
+    return np.asarray(_device_factors()[profile] * _referrer_factors()[referrer])
+
+
+@lru_cache(maxsize=1)
+def _device_factors() -> np.ndarray:
+    return np.array([DEVICE_CONVERSION[device] for device, *_ in DEVICE_PROFILES])
+
+
+@lru_cache(maxsize=1)
+def _referrer_factors() -> np.ndarray:
+    return np.array([REFERRER_CONVERSION.get(url, 1.0) for url, _share in REFERRERS])
+
+
+def target_mix(funnel: str) -> np.ndarray:
+    """(segments, 5): the interaction mix each segment's sessions should produce."""
+    if funnel == "retail":
+        return np.tile(np.asarray(RETAIL_MIX), (N_SEGMENTS, 1))
+    return np.asarray(SEGMENT_MIX, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    params: ChainParams
+    mix: np.ndarray  # (segments, 5) the sample's mix
+    events_per_session: np.ndarray  # (segments,)
+    orders_per_session: np.ndarray  # (segments,)
+    items_per_order: np.ndarray  # (segments,)
+    unconverted_share: np.ndarray  # (segments,) share of sessions without a purchase
+
+
+CALIBRATION_SESSIONS = 12_000  # per segment: the sample's mix is within ~0.2 pp of the stream's
+CALIBRATION_ROUNDS = 14
+
+
+@lru_cache(maxsize=2)
+def calibration(funnel: str) -> Calibration:
+    """The chain's parameters for `funnel`, solved on a fixed sample (see the module's docstring)."""
+    target = target_mix(funnel)
+    segment, conversion, draws = _sample()
+    params = ChainParams(
+        view_share=target[:, VIEW] / np.maximum(target[:, VIEW] + target[:, CLICK], 1e-12),
+        cart=target[:, CART] * 2.0, wish=target[:, WISHLIST] * 1.0, checkout=np.full(N_SEGMENTS, 0.3),
+        exit_after=np.asarray(EXIT_AFTER[funnel]), bounce=BOUNCE[funnel])
+    for _ in range(CALIBRATION_ROUNDS):
+        got = _mix(run_chain(segment, conversion, params, draws), segment)
+        params = _adjust(params, target, got)
+    chain = run_chain(segment, conversion, params, draws)
+    return _summary(params, chain, segment)
+
+
+def _adjust(params: ChainParams, target: np.ndarray, got: np.ndarray) -> ChainParams:
+    """One proportional step: each parameter moves its own share towards the target."""
+    def ratio(t: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return np.where(t > 0, t / np.maximum(g, 1e-9), 0.0)
+
+    got_view = got[:, VIEW] / np.maximum(got[:, VIEW] + got[:, CLICK], 1e-9)
+    want_view = target[:, VIEW] / np.maximum(target[:, VIEW] + target[:, CLICK], 1e-9)
+    bought = ratio(target[:, PURCHASE] / target[:, CART], got[:, PURCHASE] / np.maximum(got[:, CART], 1e-9))
+    return ChainParams(
+        view_share=np.clip(params.view_share * ratio(want_view, got_view), 0.0, 1.0),
+        cart=np.clip(params.cart * ratio(target[:, CART], got[:, CART]), 0.0, MAX_CART_CHANCE),
+        wish=np.clip(params.wish * ratio(target[:, WISHLIST], got[:, WISHLIST]), 0.0, 0.5),
+        checkout=np.clip(params.checkout * bought**1.5, 0.0, 1.0),
+        exit_after=params.exit_after, bounce=params.bounce)
+
+
+def _mix(chain: Chain, segment: np.ndarray) -> np.ndarray:
+    counts = np.zeros((N_SEGMENTS, 5))
+    np.add.at(counts, (segment[chain.session], chain.kind), 1)
+    return np.asarray(counts / np.maximum(counts.sum(axis=1, keepdims=True), 1))
+
+
+def _summary(params: ChainParams, chain: Chain, segment: np.ndarray) -> Calibration:
+    sessions = np.bincount(segment, minlength=N_SEGMENTS).astype(np.float64)
+    events = np.bincount(segment[chain.session], minlength=N_SEGMENTS)
+    bought = chain.kind == PURCHASE
+    converted = np.zeros(segment.size, dtype=bool)
+    converted[chain.session[bought]] = True
+    orders = _orders_per_session(chain, segment)
+    purchases = np.bincount(segment[chain.session[bought]], minlength=N_SEGMENTS) / sessions
+    return Calibration(params=params, mix=_mix(chain, segment), events_per_session=events / sessions,
+                       orders_per_session=orders, items_per_order=purchases / np.maximum(orders, 1e-12),
+                       unconverted_share=1.0 - np.bincount(segment[converted], minlength=N_SEGMENTS) / sessions)
+
+
+def _orders_per_session(chain: Chain, segment: np.ndarray) -> np.ndarray:
+    """Checkouts per session, by segment: purchases whose session's previous event was not a purchase."""
+    order = np.lexsort((chain.step, chain.session))
+    kind, session = chain.kind[order], chain.session[order]
+    previous_bought = np.concatenate([[False], (kind[:-1] == PURCHASE) & (session[:-1] == session[1:])])
+    first = (kind == PURCHASE) & ~previous_bought
+    sessions = np.bincount(segment, minlength=N_SEGMENTS).astype(np.float64)
+    return np.bincount(segment[session[first]], minlength=N_SEGMENTS) / sessions
+
+
+@lru_cache(maxsize=1)
+def _sample() -> tuple[np.ndarray, np.ndarray, Draws]:
+    """The calibration's sessions: CALIBRATION_SESSIONS per segment, device and referrer by their shares, and
+    fixed random words per (step, session)."""
+    rng = np.random.default_rng(20261201)
+    n = CALIBRATION_SESSIONS * N_SEGMENTS
+    segment = np.repeat(np.arange(N_SEGMENTS, dtype=np.int64), CALIBRATION_SESSIONS)
+    profile_shares = np.array([p[3] for p in DEVICE_PROFILES])
+    referrer_shares = np.array([r[1] for r in REFERRERS])
+    profile = rng.choice(profile_shares.size, n, p=profile_shares / profile_shares.sum())
+    referrer = rng.choice(referrer_shares.size, n, p=referrer_shares / referrer_shares.sum())
+    words = rng.integers(0, 2**64, size=(MAX_SESSION_EVENTS, 2, n), dtype=np.uint64)
+
+    def draws(step: int, sessions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return words[step, 0, sessions], words[step, 1, sessions]
+
+    return segment, session_conversion(profile, referrer), draws

@@ -1,0 +1,122 @@
+"""What a session is after, and which products it looks at.
+
+Intent
+------
+A session has a purpose: a category (one of the user's preferred categories in PREFERENCE_SHARE of
+sessions, else any by the catalog's shares), a subcategory (the user's favourite one in that category in
+FAVOURITE_SHARE of sessions, a lasting taste; else any by its size) and a price tier (the user's own in
+OWN_TIER_SHARE of sessions, else any). A user's price tier depends on the segment (premium users buy
+premium). In consumable categories (grocery, health, beauty) half of the sessions open on the user's
+staple product of the subcategory, so staples are bought again at intervals.
+
+Products
+--------
+Each new product of a session (a view or a click) is in the session's group (category, subcategory,
+tier) with chance SAME_GROUP, in the same category and tier but another subcategory with chance
+SAME_CATEGORY, else anywhere (a detour). A product the session is about to add to its cart comes from the
+cart table (in stock, rating-weighted: assortment.py) and, when priced above the user's tier, usually at
+the user's tier instead (STAY_IN_BUDGET): what shoppers put in carts is what they can afford.
+Everything is a pure function of the user and of per-session and per-event hash words.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .assortment import SUBCATEGORY_SHARES, TIER_SHARES, group_of
+from .catalog import Catalog
+from .model import CATEGORIES, CATEGORY_WEIGHTS, PREFERENCE_SHARE, SEGMENTS
+from .rng import derive_key, hash_positions, unit
+
+FAVOURITE_SHARE = 0.6
+OWN_TIER_SHARE = 0.75
+SAME_GROUP = 0.6
+SAME_CATEGORY = 0.25
+STAY_IN_BUDGET = 0.75
+CONSUMABLES = tuple(CATEGORIES.index(c) for c in ("grocery", "health", "beauty"))
+# A user's price tier (budget, mid, premium) by segment.
+USER_TIER_SHARES: dict[str, tuple[float, float, float]] = {
+    "casual": (0.6, 0.3, 0.1), "regular": (0.45, 0.4, 0.15), "power": (0.3, 0.45, 0.25),
+    "premium": (0.12, 0.38, 0.5),
+}
+_LUT = 1 << 12
+
+
+def _lookup(shares: tuple[float, ...] | list[float]) -> np.ndarray:
+    """Maps floor(u * 4096) to an index drawn with the given shares (to 1/4096)."""
+    cdf = np.cumsum(np.asarray(shares, dtype=np.float64))
+    cdf /= cdf[-1]
+    centres = (np.arange(_LUT) + 0.5) / _LUT
+    return np.minimum(np.searchsorted(cdf, centres, side="right"), len(shares) - 1).astype(np.int8)
+
+
+def _draw(table: np.ndarray, u: np.ndarray) -> np.ndarray:
+    return np.asarray(table[(u * _LUT).astype(np.intp)])
+
+
+class Intents:
+    """Per-user taste and per-session intent of one store, and the products sessions choose."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        seed = catalog.config.seed
+        self._k_tier, self._k_taste, self._k_staple = (derive_key(seed, 0x7A57E, p) for p in range(3))
+        self._category = _lookup(list(CATEGORY_WEIGHTS))
+        self._rank = _lookup(SUBCATEGORY_SHARES)
+        self._tier = _lookup(TIER_SHARES)
+        self._user_tier = np.stack([_lookup(USER_TIER_SHARES[s]) for s in SEGMENTS])
+
+    def price_tier(self, user: np.ndarray, segment: np.ndarray) -> np.ndarray:
+        """The user's price tier (index into TIERS)."""
+        word = hash_positions(self._k_tier, np.asarray(user, dtype=np.uint64))
+        return np.asarray(self._user_tier[segment, (unit(word, 0) * _LUT).astype(np.intp)])
+
+    def session_intent(self, user: np.ndarray, user_tier: np.ndarray, word: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(category, subcategory, tier) of each session, from its user and one hash word."""
+        prefs, count = self.catalog.users.preferences(user)
+        u_category = unit(word, 0)
+        preferred = u_category < PREFERENCE_SHARE
+        slot = np.minimum((u_category / PREFERENCE_SHARE * count).astype(np.int64), 3)
+        other = np.clip((u_category - PREFERENCE_SHARE) / (1 - PREFERENCE_SHARE), 0, 1 - 1e-12)
+        category = np.where(preferred, prefs[np.arange(user.size), slot], _draw(self._category, other))
+        category = category.astype(np.int64)
+        taste = hash_positions(self._k_taste, (np.asarray(user, np.int64) * 16 + category).astype(np.uint64))
+        u_sub = unit(word, 1)
+        favourite = u_sub < FAVOURITE_SHARE
+        rank = np.where(favourite, _draw(self._rank, unit(taste, 0)),
+                        _draw(self._rank, np.clip((u_sub - FAVOURITE_SHARE) / (1 - FAVOURITE_SHARE), 0, 1 - 1e-12)))
+        subcategory = self.catalog.subcategory_order[category, rank]
+        u_tier = unit(word, 2)
+        tier = np.where(u_tier < OWN_TIER_SHARE, user_tier,
+                        _draw(self._tier, np.clip((u_tier - OWN_TIER_SHARE) / (1 - OWN_TIER_SHARE), 0, 1 - 1e-12)))
+        return category, subcategory.astype(np.int64), tier.astype(np.int64)
+
+    def opens_on_staple(self, category: np.ndarray, word: np.ndarray) -> np.ndarray:
+        """Sessions of a consumable category that open on the user's staple (bit 63 of the session's word)."""
+        return np.asarray(np.isin(category, CONSUMABLES) & ((word >> np.uint64(63)) == np.uint64(0)))
+
+    def staple(self, user: np.ndarray, group: np.ndarray) -> np.ndarray:
+        """The user's staple product of a group: the same product every time (from the cart table)."""
+        word = hash_positions(self._k_staple, (np.asarray(user, np.int64) * 1024 + group).astype(np.uint64))
+        return self.catalog.carts.pick(group, unit(word, 0), unit(word, 1))
+
+    def choose(self, intent: tuple[np.ndarray, np.ndarray, np.ndarray], user_tier: np.ndarray,
+               for_cart: np.ndarray, words: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+        """A new product for each listed event, given its session's intent, the user's tier, whether it is about
+        to be carted, and three hash words per event."""
+        category, subcategory, tier = intent
+        w1, w2, w3 = words
+        u_mode = unit(w1, 0)
+        elsewhere = u_mode >= SAME_GROUP + SAME_CATEGORY
+        moved = u_mode >= SAME_GROUP
+        any_rank = _draw(self._rank, unit(w1, 1))
+        category = np.where(elsewhere, _draw(self._category, unit(w1, 2)), category)
+        subcategory = np.where(moved, self.catalog.subcategory_order[category, any_rank], subcategory)
+        tier = np.where(elsewhere, _draw(self._tier, unit(w3, 0)), tier)
+        tier = np.where(for_cart & (tier > user_tier) & (unit(w3, 1) < STAY_IN_BUDGET), user_tier, tier)
+        group = group_of(category, subcategory, tier)
+        browse = self.catalog.browse.pick(group, unit(w2, 0), unit(w2, 1))
+        carted = self.catalog.carts.pick(group, unit(w2, 0), unit(w2, 1))
+        return np.where(for_cart, carted, browse)
+
