@@ -116,7 +116,9 @@ class Intents:
         tier = np.where(elsewhere, _draw(self._tier, unit(w3, 0)), tier)
         tier = np.where(for_cart & (tier > user_tier) & (unit(w3, 1) < STAY_IN_BUDGET), user_tier, tier)
         group = group_of(category, subcategory, tier)
-        browse = self.catalog.browse.pick(group, unit(w2, 0), unit(w2, 1))
-        carted = self.catalog.carts.pick(group, unit(w2, 0), unit(w2, 1))
-        return np.where(for_cart, carted, browse)
+        u_slot, u_accept = unit(w2, 0), unit(w2, 1)
+        chosen = self.catalog.browse.pick(group, u_slot, u_accept)
+        carted = np.flatnonzero(for_cart)
+        chosen[carted] = self.catalog.carts.pick(group[carted], u_slot[carted], u_accept[carted])
+        return chosen
 
