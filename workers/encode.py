@@ -109,6 +109,13 @@ class RowLayout:
         self.row_bytes = template.position
         self.timestamp = self.columns["timestamp"]
         assert self.timestamp == TIMESTAMP_COLUMN, "the timestamp must stay the first field"
+        # Whole rows with the segment and session fragments in place, one per (segment, session) pair
+        # (520 rows, 300 KB): one gather of whole rows into the row buffer, which is contiguous, writes the
+        # literal bytes and both fields in one pass. A fragment gathered into a column is two passes (a gather,
+        # a strided copy), and these two fields cost more than the whole-row copy.
+        self.row_templates = _combinations(
+            self.template, [(self.columns["user_segment"], self.segment_fragments),
+                            (self.columns["session"], self.session_fragments)])
 
     def _lay_out(self, t: _Template, revenue_offset: int) -> None:
         """The template: literal bytes everywhere, placeholders where values go. Built by walking the
@@ -149,6 +156,16 @@ class RowLayout:
             t.slot(name, self.segment_fragments.shape[1])
         else:
             t.slot(name, {"seq": SEQ_DIGITS, "session_event_index": 2}[name])
+
+
+def _combinations(template: np.ndarray, parts: list[tuple[Column, np.ndarray]]) -> np.ndarray:
+    """`template` rows with the fragments of `parts` in place, one row per combination of their rows (row
+    i1 * n2 + i2 for two parts), as one opaque item per row."""
+    sizes = [table.shape[0] for _column, table in parts]
+    rows = np.tile(template, (int(np.prod(sizes)), 1))
+    for which, (column, table) in zip(np.indices(sizes).reshape(len(sizes), -1), parts, strict=True):
+        rows[:, column.start : column.start + table.shape[1]] = table[which]
+    return rows.view(f"V{template.size}").ravel()
 
 
 class _Template:
@@ -247,13 +264,13 @@ class Encoder:
 
     def _encode_block(self, events: Events, rows: np.ndarray) -> None:
         layout, cols, scratch = self.layout, self.layout.columns, self._scratch
-        _put(rows, cols["place"], layout.place_fragments, events.city, scratch)
-        _put(rows, cols["user_segment"], layout.segment_fragments, events.segment, scratch)
-        _user_digits(rows, cols["user_id"], events.user)
-        _put(rows, cols["product"], layout.product_fragments, events.product, scratch)
         # intp before multiplying: int8 * 13 overflowed for the last referrers (and silently picked row 0)
         session_row = events.referrer.astype(np.intp) * layout.profiles + events.profile
-        _put(rows, cols["session"], layout.session_fragments, session_row, scratch)
+        template_row = events.segment.astype(np.intp) * layout.session_fragments.shape[0] + session_row
+        np.take(layout.row_templates, template_row, out=rows.view(layout.row_templates.dtype)[:, 0], mode="clip")
+        _put(rows, cols["place"], layout.place_fragments, events.city, scratch)
+        _user_digits(rows, cols["user_id"], events.user)
+        _put(rows, cols["product"], layout.product_fragments, events.product, scratch)
         kind_row = self._kind_index[events.interaction_type.astype(np.intp) * 301 + events.duration_s + events.quantity]
         _put(rows, cols["kind"], layout.kind_fragments, kind_row, scratch)
         _put(rows, cols["session_event_index"], self._index_table, events.session_event_index, scratch)
