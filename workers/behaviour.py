@@ -566,10 +566,7 @@ class Behaviour:
             keep = np.ones(pending.size, dtype=bool)
             keep[accepted] = False
             pending = pending[keep]
-        valid = np.flatnonzero(user >= 0)
-        # One session per user and window: keep the first draw.
-        _, first = np.unique(user[valid] * 4096 + window[valid], return_index=True)  # <= 2048 h of windows
-        valid = np.sort(valid[first])
+        valid = _first_per_window(user, window)
         word_b = self._hash(1, counters[valid])
         return {"draw": valid, "user": user[valid], "klass": klass[valid], "start_ms": start_ms[valid],
                 "planned": planned_events(unit(word_b, 0))}
@@ -759,3 +756,20 @@ class Behaviour:
         key.sort()
         order = (key & np.uint64((1 << 24) - 1)).astype(np.intp)
         return {name: np.concatenate([spill_part[name], own[name][take_own]])[order] for name in Events.STORED}
+
+
+def _first_per_window(user: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """The draws that found a user (user >= 0), keeping only the first draw of each (user, window): one session
+    per user and window. Sorting (user, window, draw) packed in one uint64 gives what
+    `np.unique(..., return_index=True)` does (a stable argsort and a gather), about twice as fast."""
+    valid = np.flatnonzero(user >= 0)
+    assert user.size < 1 << 24, "draws must fit 24 bits"
+    # user < 10**8 (27 bits), window < 4096 (<= 2048 h of half-hours, 12 bits), draw < 2**24: 63 bits.
+    key = ((user[valid] * 4096 + window[valid]).astype(np.uint64) << np.uint64(24)) | valid.astype(np.uint64)
+    key.sort()
+    pair = key >> np.uint64(24)
+    first = np.ones(key.size, dtype=bool)
+    np.not_equal(pair[1:], pair[:-1], out=first[1:])
+    draws = (key[first] & np.uint64((1 << 24) - 1)).astype(np.intp)
+    draws.sort()
+    return draws
