@@ -770,6 +770,6 @@ def _first_per_window(user: np.ndarray, window: np.ndarray) -> np.ndarray:
     pair = key >> np.uint64(24)
     first = np.ones(key.size, dtype=bool)
     np.not_equal(pair[1:], pair[:-1], out=first[1:])
-    draws = (key[first] & np.uint64((1 << 24) - 1)).astype(np.intp)
+    draws = np.asarray((key[first] & np.uint64((1 << 24) - 1)).astype(np.intp))
     draws.sort()
     return draws
