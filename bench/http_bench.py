@@ -534,8 +534,26 @@ def summarize_concurrent(
         "failures": sorted({f"{r.end_state}: {r.error}" if r.error else r.end_state for r in failed}),
         "client_cpu_pct": 100.0 * client_cpu_s / window_s if window_s else None,
         "server_cpu_pct": _cpu_pct(before, after, window_s),
+        **cpu_per_event(lines, client_cpu_s, before, after),
         "per_client": [r.summary(cfg.client_rate_eps, cfg.duration_s) for r in results],
     }
+
+
+def cpu_per_event(lines: int, client_cpu_s: float, before: dict[str, Any] | None,
+                  after: dict[str, Any] | None) -> dict[str, float | None]:
+    """CPU microseconds per event of the server tree and of the client, and the aggregate rate those costs
+    allow when server and client have every core to themselves (cores / their CPU per event).
+
+    On a shared machine the aggregate rate measures the other load as much as the server; CPU per event
+    hardly depends on it, so the projection is the figure to compare between runs.
+    """
+    if not lines:
+        return {"server_us_per_event": None, "client_us_per_event": None, "cpu_bound_eps": None}
+    client_us = client_cpu_s / lines * 1e6
+    server_us = float(after["cpu_s"] - before["cpu_s"]) / lines * 1e6 if before and after else None
+    cores = psutil.cpu_count() or 1
+    bound = cores / (server_us + client_us) * 1e6 if server_us is not None else None
+    return {"server_us_per_event": server_us, "client_us_per_event": client_us, "cpu_bound_eps": bound}
 
 
 _TIME_UNITS: Final = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -694,6 +712,9 @@ CONCURRENCY_COLUMNS: Final[tuple[Column, ...]] = (
     ("gap max ms", "gap_max_ms", ".1f"),
     ("failed", "failed", ",.0f"),
     *CPU_COLUMNS,
+    ("srv us/ev", "server_us_per_event", ".2f"),
+    ("cli us/ev", "client_us_per_event", ".2f"),
+    ("cpu-bound ev/s", "cpu_bound_eps", ",.0f"),
 )
 
 
@@ -724,7 +745,10 @@ def render_concurrency(rows: list[dict[str, Any]]) -> str:
         )
     legend = (
         "aggregate = all lines / (first request to last byte); client min/max = each client's lines / its "
-        "own request-to-last-byte time; worst p99 = the highest of the clients' own gap p99"
+        "own request-to-last-byte time; worst p99 = the highest of the clients' own gap p99; us/ev = CPU "
+        "microseconds per event (srv: server tree, workers included); cpu-bound ev/s = cores / (srv + cli "
+        "us/ev): the aggregate those costs allow with no other load (compare this between runs on a shared "
+        "machine)"
     )
     return "\n".join([render_rows(CONCURRENCY_COLUMNS, rows), legend, CPU_LEGEND, *notes])
 

@@ -409,10 +409,7 @@ class Behaviour:
             keep = np.ones(pending.size, dtype=bool)
             keep[accepted] = False
             pending = pending[keep]
-        valid = np.flatnonzero(user >= 0)
-        # One session per user and window: keep the first draw.
-        _, first = np.unique(user[valid] * 4096 + window[valid], return_index=True)  # <= 2048 h of windows
-        valid = np.sort(valid[first])
+        valid = _first_per_window(user, window)
         return {"draw": valid, "user": user[valid], "klass": klass[valid], "start_ms": start_ms[valid]}
 
     def _window_table(self, start: int) -> np.ndarray:
@@ -624,8 +621,24 @@ def _checkout(kind: np.ndarray, rank: np.ndarray, products: np.ndarray, cart_qua
     return products, quantity, order_index
 
 
-
 def _firsts(sessions_of: np.ndarray, sessions: int) -> np.ndarray:
     """For a sorted list of session numbers, where each session's run starts (per session)."""
     counts = np.bincount(sessions_of, minlength=sessions)
     return np.asarray(np.cumsum(counts) - counts)
+
+
+def _first_per_window(user: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """The draws that found a user (user >= 0), keeping only the first draw of each (user, window): one session
+    per user and window. Sorting (user, window, draw) packed in one uint64 gives what
+    `np.unique(..., return_index=True)` does (a stable argsort and a gather), about twice as fast."""
+    valid = np.flatnonzero(user >= 0)
+    assert user.size < 1 << 24, "draws must fit 24 bits"
+    # user < 10**8 (27 bits), window < 4096 (<= 2048 h of half-hours, 12 bits), draw < 2**24: 63 bits.
+    key = ((user[valid] * 4096 + window[valid]).astype(np.uint64) << np.uint64(24)) | valid.astype(np.uint64)
+    key.sort()
+    pair = key >> np.uint64(24)
+    first = np.ones(key.size, dtype=bool)
+    np.not_equal(pair[1:], pair[:-1], out=first[1:])
+    draws = np.asarray((key[first] & np.uint64((1 << 24) - 1)).astype(np.intp))
+    draws.sort()
+    return draws
