@@ -81,6 +81,8 @@ def test_count_and_duration_stop_at_whichever_comes_first(server: ServerProcess)
         ("seed=1&start=2026-01-01T00:00:00Z&offset=2000000000&count=5", "offset"),  # past 100 years
         ("seed=1&count=5&event_rate=10", "event_rate"),  # the store decides event time
         ("seed=1&count=5&clock=wall", "clock"),  # a seeded stream keeps the store's time
+        ("seed=1&count=5&funnel=shop", "funnel"),
+        ("funnel=retail", "funnel"),  # the live site serves its own FUNNEL (mix here)
         ("clock=now", "clock"),
         ("count=100000&rate=10", "count"),
         ("format=arrow", "format"),  # Arrow is for seeded streams only
@@ -275,6 +277,41 @@ def test_seeded_streams_replay_byte_for_byte(server: ServerProcess) -> None:
     # The store's clock: from the start on, position order is event-time order.
     stamps = [e["timestamp"] for e in events(first)]
     assert stamps == sorted(stamps) and stamps[0] >= "2026-03-01T00:00:00.000Z"
+
+
+def test_checkout_orders_buy_what_the_session_carted(server: ServerProcess) -> None:
+    rows = events(get(server, "/stream/interactions?seed=5&count=60000")[2])
+    carted: dict[str, list[tuple[str, int]]] = {}
+    orders: dict[str, list[dict[str, Any]]] = {}
+    for e in sorted(rows, key=lambda e: (e["session_id"], e["session_event_index"])):
+        if e["interaction_type"] == "add_to_cart":
+            carted.setdefault(e["session_id"], []).append((e["product_id"], e["quantity"]))
+        if e["interaction_type"] == "purchase":
+            assert e["order_id"].startswith(e["session_id"] + "-")
+            orders.setdefault(e["order_id"], []).append(e)
+        else:
+            assert e["order_id"] is None
+    bought: dict[str, list[tuple[str, int]]] = {}
+    for items in orders.values():
+        assert len({i["timestamp"][:15] for i in items}) <= 2  # one checkout, seconds apart
+        for item in items:
+            bought.setdefault(item["session_id"], []).append((item["product_id"], item["quantity"]))
+    # The i-th item bought in a session is its i-th add_to_cart, with that quantity (sessions seen from their
+    # first event: the stream starts with sessions under way).
+    whole = {e["session_id"] for e in rows if e["session_event_index"] == 1}
+    assert all(carted[s][: len(items)] == items for s, items in bought.items() if s in whole)
+    assert sum(len(items) > 1 for items in orders.values()) >= 0.2 * len(orders)
+
+
+def test_funnel_retail_is_a_real_shops_mix(server: ServerProcess) -> None:
+    status, _, body = get(server, "/stream/interactions?seed=5&count=50000&funnel=retail")
+    assert status == 200
+    kinds = [e["interaction_type"] for e in events(body)]
+    views, carts, buys = (kinds.count(k) / len(kinds) for k in ("view", "add_to_cart", "purchase"))
+    assert abs(views - 0.967) < 0.01 and abs(carts - 0.025) < 0.006 and abs(buys - 0.008) < 0.004
+    assert kinds.count("click") == kinds.count("wishlist") == 0
+    mixed = events(get(server, "/stream/interactions?seed=5&count=2000&funnel=mix")[2])
+    assert mixed == events(get(server, "/stream/interactions?seed=5&count=2000")[2])  # mix is the default
 
 
 def test_seeded_arrow_is_the_ndjson_rows_as_an_arrow_stream(server: ServerProcess) -> None:

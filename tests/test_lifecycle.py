@@ -145,6 +145,16 @@ def test_bad_configuration_is_an_error_message_not_a_traceback() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_an_unknown_funnel_is_a_one_line_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "clickstream.cli", "serve", "--port", "0"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "FUNNEL": "shop"},
+    )
+    assert result.returncode == 2
+    message = "clickstream: environment variable FUNNEL must be one of mix, retail, got 'shop'"
+    assert result.stderr.strip().splitlines() == [message]
+
+
 def test_a_hung_worker_makes_health_503_then_is_replaced(fresh_server) -> None:  # type: ignore[no-untyped-def]
     server = fresh_server("--workers", "2")
     victim = worker_pids(server)[1]
