@@ -11,8 +11,8 @@ Event time is cut into epochs: four days for the default store, a week for small
 for 10M users, so an epoch holds at most ~200k events (~8 MB). The design suggested one day; longer
 epochs for small stores amortise the few hundred numpy calls each epoch costs whatever its size (one-day
 epochs of 20k events ran at half the speed). Sessions belong to the epoch they START in; a session
-lasts at most an hour, so it spills at most into the next epoch. The events of epoch D are those of sessions started in
-D with time before D's end, plus the spill of sessions started in D-1, sorted by time.
+lasts at most an hour, so it spills at most into the next epoch. The events of epoch D are those of
+sessions started in D with time before D's end, plus the spill of sessions started in D-1, sorted by time.
 
 How many events the sessions started in epoch e hold, E(e), is a closed form of the expected activity
 (hour-of-week profile x active users per class x their visit rates x mean events per session, summed
@@ -35,18 +35,17 @@ ended, and two sessions of one user never overlap (also across workers: partitio
 users of the id blocks b with b % W == w). The start time within the user's windows follows the
 hour-of-week profile (daily cycle ~4x, busier weekends).
 
-Within a session, the gap after each event is the time on its page (5-300 s; a view reports it as its
-`duration`) plus a log-normal think time, so the next event always comes after the view's duration.
-A session plans a geometric number of events and ends early if its last page would end after 60 min.
-
-The funnel
-----------
-Interaction types follow a Markov chain per segment whose transitions make incoherent funnels
-impossible: add_to_cart only right after a view, click or wishlist of the product in focus, purchase
-only right after add_to_cart of that product (same quantity), wishlist only right after a view. Views
-and clicks pick a new product (by the user's preferred categories and popularity). `calibrate()`
-solves for transitions that make each segment's mix equal the contract's table, exactly for the
-distribution of session lengths (`session_length_pmf`).
+What a session does
+-------------------
+Stage 1 (`_compute_timing`) runs every drawn session's chain in `funnel.py`: each event's type, time on
+the page and time, when the session ends (by what just happened, a bounce, the 60-minute cut) and its
+checkouts. Types come before products because the epoch's budget counts events, and how many events a
+session has depends on what it does. Stage 2 (`_compute_sessions`) then gives each view and click its
+product by the session's intent, knowing whether it is about to be carted (`intent.py`), carries it to the
+cart, wishlist and purchase events that follow, and makes each checkout buy the session's carted items in
+order (`_checkout`). Funnels stay coherent by construction: add_to_cart only right after a view, click or
+wishlist of the product in focus, wishlist only after a view, purchase only of an item in the cart.
+Stage 3 (`_compute_epoch`) merges the sessions' events into event-time order.
 """
 
 from __future__ import annotations
