@@ -19,6 +19,7 @@ from typing import Any
 from ..definition import check_range
 from ..errors import ConfigError
 from ..parsing import ascii_int
+from ..workers.markets import parse_store_countries
 from ..workers.model import ModelConfig
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -130,6 +131,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.max_users", "--max-users", ("MAX_USERS",), "users in the store (default 100000)", _integer),
     Setting("model.max_products", "--max-products", ("MAX_PRODUCTS",), "products in the store (default 50000)",
             _integer),
+    Setting("model.store_countries", "--store-countries", ("STORE_COUNTRIES",), "ISO codes of the countries the "
+            "store sells in, comma-separated, e.g. US,GB,DE (default: the 37 biggest e-commerce markets)",
+            parse_store_countries),
     Setting("default_rate_eps", "--rate", ("GENERATION_RATE",), "events/s of a stream that names no rate "
             "(default 1000)", _integer),
     Setting("max_rate_eps", "--max-rate", ("MAX_RATE",), "highest rate a client may ask for (default 50000)",

@@ -26,7 +26,7 @@ import json
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -147,7 +147,8 @@ class SeededPool:
 
     def _build(self, key: Key) -> EventGenerator:
         """Runs in the build thread."""
-        model = ModelConfig(key.seed, self.live_model.max_users, self.live_model.max_products)
+        # The live store's config with the request's seed: the same countries, cities and sizes.
+        model = replace(self.live_model, seed=key.seed)
         # The live site's own seed reuses its catalog: no rebuild, same users as /stream/users.
         catalog = self.live_catalog if model == self.live_model else None
         return EventGenerator(model, key.shard, key.start_ms, cities=self.cities, catalog=catalog,
