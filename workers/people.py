@@ -171,7 +171,7 @@ def email_number(user: int, seed: int) -> int:
     n = user + 10
     low = 10 ** (len(str(n)) - 1)
     width = 9 * low
-    return low + ((n - low) * 7919 + seed * 2654435761) % width
+    return int(low + ((n - low) * 7919 + seed * 2654435761) % width)
 
 
 def email_address(first: str, last: str, number: int, form_u: float, domain_u: float, country: str) -> str:
