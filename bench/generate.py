@@ -28,8 +28,8 @@ def main() -> None:
     args = parser.parse_args()
 
     process = psutil.Process()
-    cities = load_cities_in_child(2000)  # as the supervisor does: GeoNames parsing stays out of this process
     config = ModelConfig(max_users=args.max_users, max_products=args.max_products)
+    cities = load_cities_in_child(config)  # as the supervisor does: GeoNames parsing stays out of this process
     rss_before = process.memory_info().rss
     started_cpu, started_wall = time.process_time(), time.perf_counter()
     generator = EventGenerator(config, cities=cities)

@@ -34,7 +34,8 @@ INTERACTION_FIELDS: Final[tuple[tuple[str, str, str, bool, str], ...]] = (
     ("referrer", "string", "STRING", True, "where the session came from (null: direct)"),
     ("device_type", "string", "STRING", False, "mobile, desktop or tablet"),
     ("browser", "string", "STRING", False, "browser of the session"),
-    ("device_info", "string", "STRING", False, "device and operating system of the session"),
+    ("device_info", "string", "STRING", False, "the session's device type and browser, e.g. \"mobile - Chrome\""),
+    ("os", "string", "STRING", False, "device model and operating system of the session, e.g. \"iPhone; iOS 18\""),
 )
 
 INTERACTION_TYPES: Final[tuple[str, ...]] = ("view", "click", "add_to_cart", "purchase", "wishlist")

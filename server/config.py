@@ -20,6 +20,7 @@ from ..definition import check_range
 from ..errors import ConfigError
 from ..limits import FUNNELS
 from ..parsing import ascii_int
+from ..workers.markets import parse_store_countries
 from ..workers.model import ModelConfig
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -139,6 +140,9 @@ SETTINGS: tuple[Setting, ...] = (
             _integer),
     Setting("model.funnel", "--funnel", ("FUNNEL",), "the sessions' funnel: mix (each segment's interaction mix "
             "table, the default) or retail (a real shop's: 96.7 % views)", _funnel),
+    Setting("model.store_countries", "--store-countries", ("STORE_COUNTRIES",), "ISO codes of the countries the "
+            "store sells in, comma-separated, e.g. US,GB,DE (default: the 37 biggest e-commerce markets)",
+            parse_store_countries),
     Setting("default_rate_eps", "--rate", ("GENERATION_RATE",), "events/s of a stream that names no rate "
             "(default 1000)", _integer),
     Setting("max_rate_eps", "--max-rate", ("MAX_RATE",), "highest rate a client may ask for (default 50000)",

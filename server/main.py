@@ -102,7 +102,7 @@ async def _running_site(config: ServerConfig, requests: asyncio.Queue[str]) -> A
     try:
         log.info("building the catalog: %d users, %d products, seed %d",
                  config.model.max_users, config.model.max_products, config.model.seed)
-        cities = await loop.run_in_executor(None, load_cities_in_child, config.model.city_count)
+        cities = await loop.run_in_executor(None, load_cities_in_child, config.model)
         catalog = Catalog.build(config.model, cities, with_names=True)
         await _until_signal(supervisor.start(cities), requests)
         if supervisor.workers == [] or not all(w.ring.formatted for w in supervisor.workers):

@@ -147,6 +147,7 @@ class SeededPool:
 
     def _build(self, key: Key) -> EventGenerator:
         """Runs in the build thread."""
+        # The live store's config with the request's seed and funnel: the same countries, cities and sizes.
         model = replace(self.live_model, seed=key.seed, funnel=key.funnel)
         # The live site's own seed reuses its catalog: no rebuild, same users as /stream/users.
         catalog = self.live_catalog if model == self.live_model else None

@@ -53,7 +53,7 @@ def test_every_field_encodes_what_the_model_decided(generator: EventGenerator) -
     for i, line in enumerate(lines(generator, first, count)):
         e = json.loads(line)
         user, product = int(model.user[i]), int(model.product[i])
-        device, browser, info, _ = DEVICE_PROFILES[int(model.profile[i])]
+        device, browser, os_name, _ = DEVICE_PROFILES[int(model.profile[i])]
         city = catalog.cities[int(catalog.users.city(np.array([user]))[0])]
         expected = {
             "seq": first + i,
@@ -73,7 +73,8 @@ def test_every_field_encodes_what_the_model_decided(generator: EventGenerator) -
             "referrer": REFERRERS[int(model.referrer[i])][0],
             "device_type": device,
             "browser": browser,
-            "device_info": info,
+            "device_info": f"{device} - {browser}",
+            "os": os_name,
         }
         assert {k: e[k] for k in expected} == expected, f"position {first + i}"
 

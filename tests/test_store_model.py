@@ -141,7 +141,7 @@ def test_ten_million_users_cost_little_and_start_fast() -> None:
         "from clickstream.workers.generator import EventGenerator\n"
         "from clickstream.workers.model import ModelConfig\n"
         "from clickstream.workers.places import load_cities\n"
-        "cities = load_cities(2000)\n"
+        "cities = load_cities(ModelConfig(max_users=10_000_000))\n"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "t = time.perf_counter()\n"
         "g = EventGenerator(ModelConfig(max_users=10_000_000), cities=cities)\n"

@@ -24,7 +24,7 @@ from ..limits import DEFAULT_START_MS
 from ..schema import INTERACTION_FIELDS
 from .encode import hex16_digits, order_id_bytes
 from .generator import EventGenerator, cached_generator
-from .model import CATEGORIES, DEVICE_PROFILES, INTERACTION_TYPES, REFERRERS, SEGMENTS, ModelConfig
+from .model import CATEGORIES, DEVICE_PROFILES, INTERACTION_TYPES, REFERRERS, SEGMENTS, ModelConfig, device_info
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -91,7 +91,8 @@ class _Lookups:
             "referrer": pa.array([referrer for referrer, _p in pairs], pa.string()),
             "device_type": pa.array([profile[0] for _r, profile in pairs], pa.string()),
             "browser": pa.array([profile[1] for _r, profile in pairs], pa.string()),
-            "device_info": pa.array([profile[2] for _r, profile in pairs], pa.string()),
+            "device_info": pa.array([device_info(profile[0], profile[1]) for _r, profile in pairs], pa.string()),
+            "os": pa.array([profile[2] for _r, profile in pairs], pa.string()),
         }
         self.interaction_type: pa.Array = pa.array(INTERACTION_TYPES, pa.string())
 

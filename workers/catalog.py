@@ -1,9 +1,9 @@
 """The simulated store: products built once at start-up from the seed, users as pure functions (users.py).
 
 numpy assigns every product attribute; users cost no memory (10M users are as cheap as 1,000). Faker
-only fills small pools of names (users' and brands') when a process needs to render them (the users
-stream), so a worker that only emits interactions never imports it. Equal `ModelConfig`s give equal
-catalogs in every process.
+only fills small pools of users' names (people.py) when a process needs to render users (the users
+stream), so a worker that only emits interactions never imports it; brand names come from brands.py.
+Equal `ModelConfig`s give equal catalogs in every process.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from functools import cached_property
 
 import numpy as np
 
-from .assortment import N_GROUPS, Assortment, GroupSampler, group_of, rating_appeal
+from .assortment import N_GROUPS, TIERS, Assortment, GroupSampler, group_of, rating_appeal
+from .brands import brand_names, series_name
 from .funnel import MEAN_CART_QUANTITY, calibration
 from .model import (
     CATEGORIES,
@@ -24,9 +25,10 @@ from .model import (
     SEGMENTS,
     ModelConfig,
 )
+from .people import PersonNames, email_address, email_number, person_names
 from .places import City
 from .rng import derive_key, hash_positions, unit
-from .users import CLASS_TIER, GENDERS, Users, as_of_ms, iso_ms
+from .users import CLASS_TIER, GENDERS, USER_ID_CAPACITY, Users, as_of_ms, iso_ms
 
 PRODUCT_TAGS: tuple[tuple[str, ...], ...] = (
     ("wireless", "4k", "bluetooth", "refurbished", "smart", "portable"),
@@ -62,10 +64,7 @@ BRANDS_PER_CATEGORY = 40
 class Names:
     """Pools of human-readable names; only the users stream needs them."""
 
-    first_names_female: tuple[str, ...]
-    first_names_male: tuple[str, ...]
-    last_names: tuple[str, ...]
-    email_domains: tuple[str, ...]
+    people: dict[str, PersonNames]  # by ISO country code: names from the country's Faker locale
     brands: tuple[str, ...]  # BRANDS_PER_CATEGORY per category, in CATEGORIES order
 
 
@@ -123,7 +122,7 @@ class Catalog:
             product_tier=products.tier,
             browse=GroupSampler(group, popularity, N_GROUPS), carts=GroupSampler(group, cart_weight, N_GROUPS),
             subcategory_order=products.subcategory_order,
-            names=build_names(config.seed) if with_names else None,
+            names=build_names(config.seed, config.countries) if with_names else None,
         )
 
     # ---- rendering helpers shared by the users stream and the encoder ----
@@ -179,25 +178,18 @@ class Catalog:
         """One user as the users stream serves it (the original's fields, same names), as of `as_of` (the
         stream's start: epoch ms, a date or a datetime). With `truth`, the model's labels under "truth"."""
         assert self.names is not None, "build the catalog with_names=True to render users"
-        names = self.names
         ids = np.array([user], dtype=np.int64)
         age, gender_index, profile_index = (int(x[0]) for x in self.users.demographics(ids))
         gender = GENDERS[gender_index]
-        pool = names.first_names_male if gender == "male" else names.first_names_female
-        if gender == "non-binary" and user % 2:
-            pool = names.first_names_male
-        first = pool[(user * 7919) % len(pool)]
-        last = names.last_names[(user * 104729) % len(names.last_names)]
-        domain = names.email_domains[user % len(names.email_domains)]
         city = self.cities[int(self.users.city(ids)[0])]
+        first, last, email = self._name_and_email(user, gender, city.country_code)
         profile = DEVICE_PROFILES[profile_index]
         prefs, count = self.users.preferences(ids)
         facts = {name: value[0] for name, value in self.user_facts(ids, as_of).items()}
         last_active = int(facts["last_active_ms"])
         record: dict[str, object] = {
             "user_id": self.user_id(user),
-            # The user number makes every email unique, whatever the name pools hold.
-            "email": f"{first}.{last}{user}@{domain}".lower().replace(" ", ""),
+            "email": email,
             "first_name": first,
             "last_name": last,
             "age": age,
@@ -226,17 +218,39 @@ class Catalog:
             }
         return record
 
+    @cached_property
+    def _name_key(self) -> np.uint64:
+        return derive_key(self.config.seed, 0xE3A1)
+
+    def _name_and_email(self, user: int, gender: str, country: str) -> tuple[str, str, str]:
+        """(first name, last name, email) from the country's pools, by a hash of the user."""
+        assert self.names is not None
+        pools = self.names.people[country]
+        words = hash_positions(self._name_key, np.array([user, user + USER_ID_CAPACITY], dtype=np.uint64))
+        names_word, email_word = (int(w) for w in words)  # one hash of two positions: names, email
+        male = gender == "male" or (gender == "non-binary" and _lane(names_word, 2) < 0.5)
+        firsts, lasts, firsts_ascii, lasts_ascii = pools.pools(male)
+        i, j = int(_lane(names_word, 0) * len(firsts)), int(_lane(names_word, 1) * len(lasts))
+        email = email_address(firsts_ascii[i], lasts_ascii[j], email_number(user, self.config.seed),
+                              _lane(email_word, 0), _lane(email_word, 1), country)
+        return firsts[i], lasts[j], email
+
     def product_record(self, product: int) -> dict[str, object]:
         """One product with its name and brand (needs names)."""
         assert self.names is not None, "build the catalog with_names=True to render products"
         category = int(self.product_category[product])
         brand = self.names.brands[int(self.product_brand[product])]
+        # A series from a hash of the id: names stay distinct without a product array of their own.
+        word = int(hash_positions(derive_key(self.config.seed, 0x9A3E), np.array([product], dtype=np.uint64))[0])
+        adjective = ADJECTIVES[int(self.product_adjective[product])]
+        noun = PRODUCT_NOUNS[category][int(self.product_noun[product])]
         return {
             "product_id": self.product_id(product),
-            "name": f"{brand} {ADJECTIVES[int(self.product_adjective[product])]} "
-            f"{PRODUCT_NOUNS[category][int(self.product_noun[product])]}",
+            "name": f"{brand} {series_name(CATEGORIES[category], word)} {adjective} {noun}",
             "category": CATEGORIES[category],
+            "subcategory": noun.lower(),
             "price": int(self.product_price_cents[product]) / 100,
+            "price_tier": TIERS[int(self.product_tier[product])],
             "brand": brand,
             "rating": int(self.product_rating_tenths[product]) / 10,
             "review_count": int(self.product_review_count[product]),
@@ -246,24 +260,15 @@ class Catalog:
         }
 
 
-def build_names(seed: int) -> Names:
-    """Faker fills the pools once; everything else indexes into them."""
-    from faker import Faker  # imported lazily: workers that only emit interactions never need it
+def _lane(word: int, lane: int) -> float:
+    """`rng.unit` of one Python int: uniform in [0, 1) from 21 bits of the word."""
+    return ((word >> (21 * lane)) & 0x1FFFFF) / (1 << 21)
 
-    fake = Faker("en_US")
-    fake.seed_instance(seed)
-    female = tuple(sorted({fake.first_name_female() for _ in range(1500)}))
-    male = tuple(sorted({fake.first_name_male() for _ in range(1500)}))
-    last = tuple(sorted({fake.last_name() for _ in range(3000)}))
-    brands: list[str] = []
-    seen: set[str] = set()
-    while len(brands) < len(CATEGORIES) * BRANDS_PER_CATEGORY:
-        name = fake.last_name() + " " + fake.random_element(("Co", "Labs", "Works", "Goods", "& Sons", "Brands"))
-        if name not in seen:
-            seen.add(name)
-            brands.append(name)
-    domains = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "hotmail.com", "proton.me")
-    return Names(female, male, last, domains, tuple(brands))
+
+def build_names(seed: int, countries: tuple[str, ...]) -> Names:
+    """The pools, filled once (people's from Faker, for the store's countries only); everything else indexes
+    into them."""
+    return Names(person_names(countries), brand_names(seed, BRANDS_PER_CATEGORY))
 
 
 def _poisson(lam: np.ndarray, u: np.ndarray) -> np.ndarray:

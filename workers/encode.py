@@ -34,6 +34,7 @@ from .model import (
     SEGMENTS,
     VIEW,
     WISHLIST,
+    device_info,
 )
 from .rng import derive_key, mix64
 
@@ -93,11 +94,10 @@ class RowLayout:
         self.product_fragments = _product_fragments(catalog)
         self.session_fragments = _pad_table(
             [
-                _json_fragment(
-                    [("referrer", referrer), ("device_type", device), ("browser", browser), ("device_info", info)]
-                )
+                _json_fragment([("referrer", referrer), ("device_type", device), ("browser", browser),
+                                ("device_info", device_info(device, browser)), ("os", os_name)])
                 for referrer, _share in REFERRERS
-                for device, browser, info, _s in DEVICE_PROFILES
+                for device, browser, os_name, _s in DEVICE_PROFILES
             ]
         )
         self.kind_fragments, revenue_offset, order_offset = _kind_fragments()
@@ -126,7 +126,7 @@ class RowLayout:
             "referrer": ("session", self.session_fragments),
         }
         skip = {"duration", "quantity", "revenue", "order_id", "city", "category", "price", "page_url", "device_type",
-                "browser", "device_info"}
+                "browser", "device_info", "os"}
         t.literal(b"{")
         for index, (name, *_rest) in enumerate(INTERACTION_FIELDS):
             if name in skip:

@@ -31,7 +31,7 @@ class EventGenerator:
         self.config = config
         self.shard = shard
         self.start_ms = int(start_ms)
-        self.catalog = catalog or Catalog.build(config, cities or load_cities(config.city_count))
+        self.catalog = catalog or Catalog.build(config, cities or load_cities(config))
         self.behaviour = Behaviour(self.catalog, shard, self.start_ms, partition, partitions, cached_epochs)
         self.encoder = Encoder(self.catalog, shard)
         self.row_bytes = self.encoder.row_bytes

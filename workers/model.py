@@ -43,7 +43,8 @@ CATEGORY_PRICES: Final[tuple[tuple[int, int], ...]] = (
 # Share of the catalog's products in each category (a store carries more clothes than cars parts).
 CATEGORY_WEIGHTS: Final[tuple[float, ...]] = (0.14, 0.18, 0.12, 0.09, 0.08, 0.12, 0.07, 0.05, 0.09, 0.06)
 
-# (device_type, browser, device_info, share). A user has one profile; a session mostly uses it.
+# (device_type, browser, os, share): `os` is the device model and operating system, and the share is
+# worldwide (markets.py reweights it per country). A user has one profile; a session mostly uses it.
 DEVICE_PROFILES: Final[tuple[tuple[str, str, str, float], ...]] = (
     ("mobile", "Safari", "iPhone; iOS 18", 0.22),
     ("mobile", "Chrome", "Android 15; Pixel 9", 0.10),
@@ -59,6 +60,13 @@ DEVICE_PROFILES: Final[tuple[tuple[str, str, str, float], ...]] = (
     ("tablet", "Safari", "iPad; iPadOS 18", 0.06),
     ("tablet", "Chrome", "Android 14; Galaxy Tab S9", 0.03),
 )
+
+
+def device_info(device_type: str, browser: str) -> str:
+    """The `device_info` field of a session: "<device_type> - <browser>", e.g. "mobile - Chrome"."""
+    return f"{device_type} - {browser}"
+
+
 # (referrer URL or None for direct traffic, share of sessions).
 REFERRERS: Final[tuple[tuple[str | None, float], ...]] = (
     (None, 0.30),
@@ -159,10 +167,13 @@ class ModelConfig:
     seed: int = 7
     max_users: int = 100_000
     max_products: int = 50_000
-    # Number of real cities (largest first, geonames) users live in.
+    # Number of real cities (largest first, geonames) users live in, among the store's countries.
     city_count: int = 2000
     # Which calibration the sessions' funnel follows (FUNNELS).
     funnel: str = DEFAULT_FUNNEL
+    # ISO codes of the countries the store sells in (STORE_COUNTRIES), sorted; empty: every market of
+    # markets.SHOPPERS_MILLIONS.
+    store_countries: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.seed < 2**63:
@@ -173,3 +184,19 @@ class ModelConfig:
             raise ValueError(f"funnel must be one of {', '.join(FUNNELS)}, got {self.funnel!r}")
         if not 10 <= self.max_products <= 10_000_000:
             raise ValueError(f"max_products must be in 10..10000000, got {self.max_products}")
+        if self.store_countries:
+            from .markets import check_store_countries  # markets.py imports this module's DEVICE_PROFILES
+
+            try:
+                check_store_countries(self.store_countries)
+            except ValueError as exc:
+                raise ValueError(f"store_countries must be {exc}") from None
+            if list(self.store_countries) != sorted(set(self.store_countries)):
+                raise ValueError(f"store_countries must be sorted and distinct, got {self.store_countries}")
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        """The countries users live in, in markets.MARKETS order."""
+        from .markets import MARKETS
+
+        return tuple(c for c in MARKETS if not self.store_countries or c in self.store_countries)

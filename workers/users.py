@@ -23,6 +23,12 @@ the class: a segment base plus a share per session that ends without a purchase 
 converting, often visiting users leave sooner). Since a user's lifetime must be a pure function of the id,
 the hazard uses the class's expected number of unconverted sessions, not the ones a particular stream
 happens to draw. A user is active in [registered, churned).
+
+Who and where
+-------------
+A user's country is drawn by the store's online shoppers per country (markets.py), then a city of that
+country by population; the device profile by the country's device mix; the age from online shoppers' age
+bands (uniform within a band, so no age stands out).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from itertools import permutations
 import numpy as np
 
 from .funnel import calibration
+from .markets import SHOPPERS_MILLIONS, profile_shares
 from .model import (
     BASE_CHURN_PER_DAY,
     CATEGORIES,
@@ -59,6 +66,13 @@ LIFETIME_CAP_MEANS = 4.0
 N_TIERS = len(TIER_SHARES)
 N_CLASSES = len(SEGMENT_WEIGHTS) * N_TIERS
 GENDERS: tuple[str, ...] = ("female", "male", "non-binary")
+# Online shoppers' ages: (first age, last age, share), approximate shares of e-commerce users by age band.
+AGE_BANDS: tuple[tuple[int, int, float], ...] = (
+    (18, 24, 0.14), (25, 34, 0.26), (35, 44, 0.22), (45, 54, 0.17), (55, 64, 0.13), (65, 80, 0.08),
+)
+AGE_CDF = np.cumsum([share for _lo, _hi, share in AGE_BANDS])
+AGE_FIRST = np.array([lo for lo, _hi, _s in AGE_BANDS])
+AGE_SPAN = np.array([hi - lo + 1 for lo, hi, _s in AGE_BANDS])
 # Every ordered choice of 4 distinct categories: a user's preferences are the first 1-4 of one of them.
 PREFERENCE_PERMUTATIONS = np.array(list(permutations(range(len(CATEGORIES)), 4)), dtype=np.int8)
 
@@ -98,10 +112,13 @@ class Users:
         self._k_rotate, self._k_life, self._k_phase, self._k_demo, self._k_prefs, self._k_place = (
             derive_key(seed, 0x05E5, purpose) for purpose in range(6)
         )
-        population = np.array([c.population for c in cities], dtype=np.float64)
-        self._city_cdf = np.cumsum(population) / population.sum()
-        shares = np.array([p[3] for p in DEVICE_PROFILES])
-        self._profile_cdf = np.cumsum(shares) / shares.sum()
+        self.countries = tuple(dict.fromkeys(c.country_code for c in cities))
+        self.city_country = np.array([self.countries.index(c.country_code) for c in cities], dtype=np.int64)
+        shoppers = np.array([SHOPPERS_MILLIONS[code] for code in self.countries], dtype=np.float64)
+        self._country_cdf = np.cumsum(shoppers) / shoppers.sum()
+        self._country_cities, self._city_cdf = _grouped_cdf(
+            self.city_country, np.array([c.population for c in cities], dtype=np.float64))
+        self._profile_cdf = np.cumsum([profile_shares(code) for code in self.countries], axis=1)
         self.span_ms = REGISTRATION_END_MS - REGISTRATION_START_MS
         # Each block's slot rotation, looked up rather than hashed per draw (2,500 blocks for 10M users).
         blocks = np.arange(self.blocks + 1, dtype=np.uint64)
@@ -210,23 +227,37 @@ class Users:
         """(age int16, gender int8, device profile int8)."""
         word = hash_positions(self._k_demo, np.asarray(user, dtype=np.uint64))
         u1, u2, u3 = _u(word, 0), _u(word, 1), _u(word, 2)
-        normal = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
-        age = np.clip(np.rint(38 + 13 * normal), 18, 80).astype(np.int16)
+        band = np.minimum(np.searchsorted(AGE_CDF, u1 * AGE_CDF[-1], side="right"), len(AGE_BANDS) - 1)
+        age = (AGE_FIRST[band] + np.minimum(u2 * AGE_SPAN[band], AGE_SPAN[band] - 1)).astype(np.int16)
         gender_u = (word >> np.uint64(63)).astype(np.float64) * 0.5 + u3 * 0.5  # a fourth draw from the spare bit
         gender = ((gender_u >= 0.49).astype(np.int8) + (gender_u >= 0.98)).astype(np.int8)
-        profile = np.minimum(np.searchsorted(self._profile_cdf, u3, side="right"), len(DEVICE_PROFILES) - 1)
-        return age, gender, profile.astype(np.int8)
+        return age, gender, self._profile_of(self.country(user), u3)
 
     def profile(self, user: np.ndarray) -> np.ndarray:
         """The user's own device profile (as `demographics` gives it, without the age and gender)."""
         word = hash_positions(self._k_demo, np.asarray(user, dtype=np.uint64))
-        index = np.searchsorted(self._profile_cdf, _u(word, 2), side="right")
-        return np.minimum(index, len(DEVICE_PROFILES) - 1).astype(np.int8)
+        return self._profile_of(self.country(user), _u(word, 2))
+
+    def _profile_of(self, country: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """A profile drawn from each country's mix: one row of the cdf table per user."""
+        rows = self._profile_cdf[country]
+        index = (rows <= (u * rows[:, -1])[:, None]).sum(axis=1)
+        return np.asarray(np.minimum(index, len(DEVICE_PROFILES) - 1), dtype=np.int8)
+
+    def country(self, user: np.ndarray) -> np.ndarray:
+        """Index into `countries`, drawn by online shoppers per country."""
+        return self._country_of(hash_positions(self._k_place, np.asarray(user, dtype=np.uint64)))
+
+    def _country_of(self, place_word: np.ndarray) -> np.ndarray:
+        index = np.searchsorted(self._country_cdf, unit(place_word, 0), side="right")
+        return np.minimum(index, len(self.countries) - 1).astype(np.int64)
 
     def city(self, user: np.ndarray) -> np.ndarray:
+        """Index into the cities: one of the user's country's, by population."""
         word = hash_positions(self._k_place, np.asarray(user, dtype=np.uint64))
-        index = np.searchsorted(self._city_cdf, unit(word, 0), side="right")
-        return np.minimum(index, len(self.cities) - 1).astype(np.int32)
+        # The per-country cdfs sit end to end, country k's in (k, k + 1]: one search finds the city.
+        slot = np.searchsorted(self._city_cdf, self._country_of(word) + unit(word, 1), side="right")
+        return np.asarray(self._country_cities[slot]).astype(np.int32)
 
     def preferences(self, user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(categories int8 (n, 4), count int8 1..4): the user prefers the first `count` categories."""
@@ -234,6 +265,20 @@ class Users:
         perm = (word % np.uint64(len(PREFERENCE_PERMUTATIONS))).astype(np.int64)
         count = (1 + (word >> np.uint64(60)) % np.uint64(4)).astype(np.int8)
         return PREFERENCE_PERMUTATIONS[perm], count
+
+
+def _grouped_cdf(group: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(items sorted by group, each group's cdf of weight shifted up by the group's index, ending at exactly
+    group + 1): searching group + u (u in [0, 1)) in the cdf draws an item of that group by weight."""
+    order = np.argsort(group, kind="stable")
+    sorted_group, sorted_weight = group[order], weight[order]
+    totals = np.bincount(sorted_group, weights=sorted_weight)
+    before = np.cumsum(sorted_weight) - sorted_weight  # weight of the items ahead of each one
+    running = np.cumsum(sorted_weight) - before[np.searchsorted(sorted_group, sorted_group, side="left")]
+    cdf = sorted_group + running / totals[sorted_group]
+    last = np.r_[sorted_group[1:] != sorted_group[:-1], True]
+    cdf[last] = sorted_group[last] + 1.0
+    return order, cdf
 
 
 def as_of_ms(as_of: int | date | datetime) -> int:
