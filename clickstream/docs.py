@@ -41,7 +41,22 @@ def _report() -> str:
     return "```\n" + format_report(measure(EventGenerator(config), REPORT_EVENTS), None, config) + "\n```"
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"params": _params, "settings": _settings, "report": _report}
+# The README's sample event: the first purchase at or after this position of the default seeded stream
+# (`/stream/interactions?seed=7&offset=1000000&count=...`), so it shows an order id.
+EVENT_POSITION = 1_000_000
+
+
+def _event() -> str:
+    from .workers.generator import EventGenerator
+    from .workers.model import ModelConfig
+
+    generator = EventGenerator(ModelConfig())
+    lines = generator.render(EVENT_POSITION, 1000).tobytes().decode().splitlines()
+    return "```json\n" + next(line for line in lines if '"purchase"' in line) + "\n```"
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"params": _params, "settings": _settings, "report": _report,
+                                        "event": _event}
 
 
 def _pattern(name: str) -> re.Pattern[str]:
