@@ -9,6 +9,7 @@ prints it; `tests/test_store_model.py` asserts the same figures on a fixed seed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -19,7 +20,10 @@ from typing import Any
 import numpy as np
 import ujson
 
+from .columns import ColumnBuilder
+from .errors import EXIT_CONFIG, ConfigError
 from .limits import DEFAULT_START_MS
+from .ml_signal import TRAIN_SHARE, ProductFacts, SignalFigures, measure_signal, signal_failed_rows
 from .workers.generator import EventGenerator
 from .workers.model import (
     CATEGORIES,
@@ -84,6 +88,7 @@ class Figures:
     field_errors: int  # revenue, quantity, duration or page_url not as specified
     timestamps_non_decreasing: bool
     rows: list[tuple[str, str, str, bool | None]] = field(default_factory=list)
+    signal: SignalFigures | None = None  # the section "For ML use"
 
 
 def _quantiles(values: np.ndarray) -> dict[str, float]:
@@ -117,16 +122,9 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
     violations: list[str] = []
     price_bounds = dict(zip(CATEGORIES, CATEGORY_PRICES, strict=True))
     n = events
-    stamps: list[str] = []
-    session_of = np.empty(n, dtype=np.int64)
-    user_of = np.empty(n, dtype=np.int64)
+    columns = ColumnBuilder(n)
     segment_of = np.empty(n, dtype=np.int8)
-    duration_of = np.zeros(n, dtype=np.int64)
-    index_of = np.empty(n, dtype=np.int64)
-    kind_of = np.empty(n, dtype=np.int8)
     segment_index = {s: i for i, s in enumerate(SEGMENTS)}
-    kind_index = {k: i for i, k in enumerate(INTERACTION_TYPES)}
-    session_numbers: dict[str, int] = {}
 
     started = time.perf_counter()
     chunk = 65_536
@@ -138,14 +136,9 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
             kind, segment, pid = e["interaction_type"], e["user_segment"], e["product_id"]
             mix_counts[segment][kind] += 1
             products.add(pid)
-            stamps.append(e["timestamp"][:-1])
+            columns.add(e)
             sid = e["session_id"]
-            session_of[i] = session_numbers.setdefault(sid, len(session_numbers))
-            user_of[i] = int(e["user_id"][1:])
             segment_of[i] = segment_index[segment]
-            duration_of[i] = e["duration"] or 0
-            index_of[i] = e["session_event_index"]
-            kind_of[i] = kind_index[kind]
             i += 1
             low, high = price_bounds[e["category"]]
             seen = price_seen[e["category"]]
@@ -167,7 +160,9 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
         if progress:
             _progress(i, n, started)
 
-    t = np.array(stamps, dtype="datetime64[ms]").astype(np.int64)
+    parsed = columns.columns()
+    t, session_of, user_of = parsed.time_ms, parsed.session, parsed.user
+    duration_of, index_of, kind_of = parsed.duration_s, parsed.session_event_index, parsed.kind
     mix: dict[str, dict[str, float]] = {}
     worst, smallest = 0.0, n
     for s, segment in enumerate(SEGMENTS):
@@ -186,7 +181,7 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
     registered, churn = users.registered_ms(ids), users.churn_ms(ids)
     horizon = start_ms + HORIZON_DAYS * MS_PER_DAY
     active = (registered <= start_ms) & (churn > start_ms)
-    session_start_ms = np.full(len(session_numbers), np.iinfo(np.int64).max)
+    session_start_ms = np.full(columns.sessions, np.iinfo(np.int64).max)
     np.minimum.at(session_start_ms, session_of, t)
     purchase_ratio, fewest_purchases = _purchase_ratio(generator, t, user_of, segment_of, kind_of, active)
     rates = np.sort(users.sessions_per_day(ids[active]))[::-1]
@@ -223,7 +218,14 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
         **time_figures,
     )
     figures.rows = _rows(figures, generator.config)
+    figures.signal = measure_signal(parsed, ProductFacts.of(catalog), funnel_name(generator.config),
+                                    seed=generator.config.seed)
     return figures
+
+
+def funnel_name(config: ModelConfig) -> str:
+    """The model's funnel; "default" for a model that has only one."""
+    return str(getattr(config, "funnel", "default"))
 
 
 def _time_figures(t: np.ndarray, session: np.ndarray, user: np.ndarray, segment: np.ndarray,
@@ -501,29 +503,69 @@ def failed_rows(f: Figures) -> list[str]:
     return [name for name, _t, _m, ok in f.rows if ok is False]
 
 
-def format_report(f: Figures, seconds: float | None, config: ModelConfig) -> str:
-    """The table; `seconds` None leaves the run's duration out (the README's sample, which a test compares)."""
-    rows = [(a, b, c, "" if ok is None else ("ok" if ok else "FAIL")) for a, b, c, ok in f.rows]
-    width = [max(len(r[i]) for r in rows) for i in range(3)]
+def _table(sections: list[tuple[str, list[tuple[str, str, str, bool | None]]]]) -> list[str]:
+    """The rows of every section under one header, columns aligned across sections; a titled section
+    starts with its title."""
+    rows = [[(a, b, c, "" if ok is None else ("ok" if ok else "FAIL")) for a, b, c, ok in section]
+            for _title, section in sections]
+    width = [max(len(r[i]) for section in rows for r in section) for i in range(3)]
     header = ("figure", "target", "measured")
     lines = [f"{header[0]:<{width[0]}}  {header[1]:<{width[1]}}  {header[2]:<{width[2]}}  result",
              "-" * (sum(width) + 14)]
-    lines += [f"{a:<{width[0]}}  {b:<{width[1]}}  {c:<{width[2]}}  {d}" for a, b, c, d in rows]
+    for (title, _section), section_rows in zip(sections, rows, strict=True):
+        if title:
+            lines += ["", title, "-" * len(title)]
+        lines += [f"{a:<{width[0]}}  {b:<{width[1]}}  {c:<{width[2]}}  {d}" for a, b, c, d in section_rows]
+    return lines
+
+
+def format_report(f: Figures, seconds: float | None, config: ModelConfig) -> str:
+    """The table; `seconds` None leaves the run's duration out (the README's sample, which a test compares)."""
+    sections: list[tuple[str, list[tuple[str, str, str, bool | None]]]] = [("", f.rows)]
+    if f.signal is not None:
+        sections.append((f"For ML use (train: first {TRAIN_SHARE:.0%} of event time, test: the rest; "
+                         f"funnel {f.signal.funnel})", f.signal.rows))
+    lines = _table(sections)
     lines.append("")
     failed = failed_rows(f)
     lines.append(f"{f.events:,} events of seed {config.seed} ({config.max_users:,} users) from "
                  f"{np.datetime64(f.start_ms, 'ms')}Z"
                  + (f" measured in {seconds:.1f} s" if seconds is not None else "") + ": "
                  + (f"{len(failed)} FAILED: {', '.join(failed)}" if failed else "every target met."))
+    if f.signal is not None:
+        ml_failed = signal_failed_rows(f.signal)
+        lines.append("For ML use: " + (f"{len(ml_failed)} FAILED: {', '.join(ml_failed)}" if ml_failed
+                                       else "every floor met."))
     return "\n".join(lines)
 
 
+def model_config(seed: int, max_users: int, max_products: int, funnel: str | None) -> ModelConfig:
+    """The model the report measures; `funnel` None keeps the model's default funnel. Raises ConfigError
+    for a funnel the model does not have (or a model with no choice of funnel)."""
+    config = ModelConfig(seed, max_users, max_products)
+    if funnel is None:
+        return config
+    if "funnel" not in {f.name for f in dataclasses.fields(ModelConfig)}:
+        raise ConfigError(f"--funnel {funnel}: this version of the model has a single funnel "
+                          "(ModelConfig has no field 'funnel')")
+    change: dict[str, Any] = {"funnel": funnel}  # a field this version's type does not declare
+    try:
+        return dataclasses.replace(config, **change)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"--funnel {funnel}: {exc}") from exc
+
+
 def run_report(args: argparse.Namespace) -> int:
-    """`clickstream report`: prints the table; exit code 1 only when a row fails."""
-    config = ModelConfig(args.seed, args.max_users, args.max_products)
+    """`clickstream report`: prints the table; exit code 1 only when a row fails, 2 for a bad flag."""
+    try:
+        config = model_config(args.seed, args.max_users, args.max_products, args.funnel)
+    except ConfigError as exc:
+        print(f"clickstream report: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     started = time.perf_counter()
     generator = EventGenerator(config, shard=args.shard,
                                start_ms=DEFAULT_START_MS if args.start is None else args.start)
     figures = measure(generator, args.events, progress=args.progress or sys.stderr.isatty())
     print(format_report(figures, time.perf_counter() - started, config))
-    return 1 if failed_rows(figures) else 0
+    ml_failed = signal_failed_rows(figures.signal) if figures.signal is not None else []
+    return 1 if failed_rows(figures) or ml_failed else 0
