@@ -9,15 +9,17 @@ session or an order is numbered in order of first appearance, a user `u00012345`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
-from .workers.model import CATEGORIES, INTERACTION_TYPES
+from .workers.model import CATEGORIES, INTERACTION_TYPES, SEGMENTS
 
 NO_ORDER = -1  # `order_id` null or absent
 KIND_NUMBER = {k: i for i, k in enumerate(INTERACTION_TYPES)}
 CATEGORY_NUMBER = {c: i for i, c in enumerate(CATEGORIES)}
+SEGMENT_NUMBER = {s: i for i, s in enumerate(SEGMENTS)}
 
 
 @dataclass(frozen=True)
@@ -34,48 +36,59 @@ class EventColumns:
     price_cents: np.ndarray  # int64
     duration_s: np.ndarray  # int64, a view's duration, 0 for other events
     order: np.ndarray  # int64, dense order number, NO_ORDER when the event has no order_id
+    segment: np.ndarray  # int8, index into SEGMENTS
 
     def __len__(self) -> int:
         return int(self.time_ms.size)
 
 
-class ColumnBuilder:
-    """Fills preallocated arrays from parsed events; `columns()` returns the filled part."""
+# The fields the columns hold, fetched from a parsed event by one C call.
+_FIELDS = ("timestamp", "session_id", "session_event_index", "user_id", "product_id", "price", "duration",
+           "interaction_type", "category", "user_segment")
+_GET = itemgetter(*_FIELDS)
 
-    def __init__(self, capacity: int) -> None:
-        self._stamps: list[str] = []  # converted at once: numpy parses a list far faster than one at a time
-        self._ints = {name: np.zeros(capacity, dtype=np.int64) for name in (
-            "session", "session_event_index", "user", "product", "price_cents", "duration_s", "order")}
-        self._small = {name: np.zeros(capacity, dtype=np.int8) for name in ("kind", "category")}
-        self._sessions: dict[str, int] = {}
-        self._orders: dict[str, int] = {}
-        self._size = 0
+
+class ColumnBuilder:
+    """Collects parsed events; `columns()` turns them into arrays.
+
+    `add` runs once per event (2M times for a 2M-event report), so it only keeps a tuple of the event's
+    fields: a Python-level assignment per field and event cost more than parsing the JSON. The conversion
+    to arrays happens once, in `columns()`.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[Any, ...]] = []
+        self._orders: list[tuple[int, str]] = []  # (event number, order_id) of the events that carry one
 
     def add(self, e: dict[str, Any]) -> None:
-        i, ints, small = self._size, self._ints, self._small
-        # The timestamp is ISO-8601 with a trailing Z, which numpy's datetime64 does not take.
-        self._stamps.append(e["timestamp"][:-1])
-        ints["session"][i] = self._sessions.setdefault(e["session_id"], len(self._sessions))
-        ints["session_event_index"][i] = e["session_event_index"]
-        ints["user"][i] = int(e["user_id"][1:])
-        ints["product"][i] = int(e["product_id"][1:])
-        ints["price_cents"][i] = round(e["price"] * 100)
-        ints["duration_s"][i] = e["duration"] or 0
+        self._rows.append(_GET(e))
         order = e.get("order_id")  # not in every version of the events: absent means no order id
-        ints["order"][i] = NO_ORDER if order is None else self._orders.setdefault(order, len(self._orders))
-        small["kind"][i] = KIND_NUMBER[e["interaction_type"]]
-        small["category"][i] = CATEGORY_NUMBER[e["category"]]
-        self._size += 1
-
-    @property
-    def sessions(self) -> int:
-        """Distinct session ids added so far."""
-        return len(self._sessions)
+        if order is not None:
+            self._orders.append((len(self._rows) - 1, order))
 
     def columns(self) -> EventColumns:
-        n, ints, small = self._size, self._ints, self._small
+        n = len(self._rows)
+        if n == 0:
+            return EventColumns(**{name: np.zeros(0, dtype=np.int64) for name in EventColumns.__dataclass_fields__})
+        (stamps, sessions, index, users, products, prices, durations, kinds, categories,
+         segments) = zip(*self._rows, strict=True)
+        # The timestamp is ISO-8601 with a trailing Z, which numpy's datetime64 does not take.
+        time_ms = np.array([s[:-1] for s in stamps], dtype="datetime64[ms]").astype(np.int64)
+        session_number: dict[str, int] = {}
+        order_number: dict[str, int] = {}
+        order = np.full(n, NO_ORDER, dtype=np.int64)
+        for i, order_id in self._orders:
+            order[i] = order_number.setdefault(order_id, len(order_number))
         return EventColumns(
-            time_ms=np.array(self._stamps, dtype="datetime64[ms]").astype(np.int64), session=ints["session"][:n],
-            session_event_index=ints["session_event_index"][:n], user=ints["user"][:n], kind=small["kind"][:n],
-            product=ints["product"][:n], category=small["category"][:n], price_cents=ints["price_cents"][:n],
-            duration_s=ints["duration_s"][:n], order=ints["order"][:n])
+            time_ms=time_ms,
+            session=np.array([session_number.setdefault(s, len(session_number)) for s in sessions], dtype=np.int64),
+            session_event_index=np.array(index, dtype=np.int64),
+            user=np.array([int(u[1:]) for u in users], dtype=np.int64),
+            product=np.array([int(p[1:]) for p in products], dtype=np.int64),
+            kind=np.array([KIND_NUMBER[k] for k in kinds], dtype=np.int8),
+            category=np.array([CATEGORY_NUMBER[c] for c in categories], dtype=np.int8),
+            segment=np.array([SEGMENT_NUMBER[s] for s in segments], dtype=np.int8),
+            price_cents=np.round(np.array(prices, dtype=np.float64) * 100).astype(np.int64),
+            # None (an event without a duration) becomes NaN in a float array, then 0.
+            duration_s=np.nan_to_num(np.array(durations, dtype=np.float64)).astype(np.int64),
+            order=order)

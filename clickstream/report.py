@@ -13,14 +13,13 @@ import dataclasses
 import math
 import sys
 import time
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import ujson
 
-from .columns import ColumnBuilder
+from .columns import ColumnBuilder, EventColumns
 from .errors import EXIT_CONFIG, ConfigError
 from .limits import DEFAULT_START_MS
 from .ml_signal import TRAIN_SHARE, ProductFacts, SignalFigures, measure_signal, signal_failed_rows
@@ -33,6 +32,7 @@ from .workers.model import (
     SEGMENT_MIX,
     SEGMENT_WEIGHTS,
     SEGMENTS,
+    VIEW,
     ModelConfig,
 )
 
@@ -109,70 +109,84 @@ def _progress(done: int, total: int, started: float) -> None:
           end="" if done < total else "\n", file=sys.stderr, flush=True)
 
 
-def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress: bool = False) -> Figures:
-    """Generate `events` events of the generator's stream and measure them."""
-    catalog = generator.catalog
-    mix_counts: dict[str, Counter[str]] = defaultdict(Counter)
-    price_seen: dict[str, list[float]] = defaultdict(lambda: [float("inf"), float("-inf")])
-    price_out = 0
-    field_errors = 0
-    views: Counter[str] = Counter()
-    products: set[str] = set()
-    sessions: dict[str, dict[str, Any]] = {}
-    violations: list[str] = []
-    price_bounds = dict(zip(CATEGORIES, CATEGORY_PRICES, strict=True))
-    n = events
-    columns = ColumnBuilder(n)
-    segment_of = np.empty(n, dtype=np.int8)
-    segment_index = {s: i for i, s in enumerate(SEGMENTS)}
+@dataclass
+class _LineChecks:
+    """What is checked event by event while parsing: fields, and each session's funnel from its start."""
 
+    field_errors: int = 0
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+
+    def check(self, e: dict[str, Any]) -> None:
+        self.field_errors += _field_errors(e)
+        sid = e["session_id"]
+        session = self.sessions.get(sid)
+        if session is None:
+            session = self.sessions[sid] = {"from_start": e["session_event_index"] == 1, "viewed": set(),
+                                            "touched": set(), "cart": set()}
+        if session["from_start"]:
+            problem = _funnel_problem(session, e["interaction_type"], e["product_id"])
+            if problem:
+                session["problems"] = session.get("problems", 0) + 1
+                if len(self.violations) < 5:
+                    self.violations.append(f"{sid} #{e['session_event_index']}: {problem}")
+
+
+def _parse(generator: EventGenerator, events: int, first_seq: int, progress: bool) -> tuple[EventColumns, _LineChecks]:
+    """Render the events and parse each NDJSON line once, as a client would: into columns and checks."""
+    columns, checks = ColumnBuilder(), _LineChecks()
     started = time.perf_counter()
     chunk = 65_536
-    i = 0
     for start in range(first_seq, first_seq + events, chunk):
         count = min(chunk, first_seq + events - start)
         for line in generator.render(start, count).tobytes().splitlines():
             e = ujson.loads(line)
-            kind, segment, pid = e["interaction_type"], e["user_segment"], e["product_id"]
-            mix_counts[segment][kind] += 1
-            products.add(pid)
             columns.add(e)
-            sid = e["session_id"]
-            segment_of[i] = segment_index[segment]
-            i += 1
-            low, high = price_bounds[e["category"]]
-            seen = price_seen[e["category"]]
-            seen[0], seen[1] = min(seen[0], e["price"]), max(seen[1], e["price"])
-            price_out += not (low <= e["price"] <= high)
-            field_errors += _field_errors(e)
-            if kind == "view":
-                views[pid] += 1
-            session = sessions.get(sid)
-            if session is None:
-                session = sessions[sid] = {"from_start": e["session_event_index"] == 1, "viewed": set(),
-                                           "touched": set(), "cart": set()}
-            if session["from_start"]:
-                problem = _funnel_problem(session, kind, pid)
-                if problem:
-                    session["problems"] = session.get("problems", 0) + 1
-                    if len(violations) < 5:
-                        violations.append(f"{sid} #{e['session_event_index']}: {problem}")
+            checks.check(e)
         if progress:
-            _progress(i, n, started)
+            _progress(start + count - first_seq, events, started)
+    return columns.columns(), checks
 
-    parsed = columns.columns()
-    t, session_of, user_of = parsed.time_ms, parsed.session, parsed.user
-    duration_of, index_of, kind_of = parsed.duration_s, parsed.session_event_index, parsed.kind
+
+def _mix(parsed: EventColumns) -> tuple[dict[str, dict[str, float]], float, float]:
+    """(segment -> type -> share, the largest error against the contract's table in percentage points, the
+    tolerance for it)."""
+    kinds = len(INTERACTION_TYPES)
+    counts = np.bincount(parsed.segment.astype(np.int64) * kinds + parsed.kind,
+                         minlength=len(SEGMENTS) * kinds).reshape(len(SEGMENTS), kinds)
     mix: dict[str, dict[str, float]] = {}
-    worst, smallest = 0.0, n
+    worst, smallest = 0.0, len(parsed)
     for s, segment in enumerate(SEGMENTS):
-        total = sum(mix_counts[segment].values())
+        total = int(counts[s].sum())
         smallest = min(smallest, total)
-        mix[segment] = {k: mix_counts[segment][k] / max(total, 1) for k in INTERACTION_TYPES}
+        mix[segment] = {k: int(counts[s, j]) / max(total, 1) for j, k in enumerate(INTERACTION_TYPES)}
         for k, target in zip(INTERACTION_TYPES, SEGMENT_MIX[s], strict=True):
             worst = max(worst, abs(mix[segment][k] - target) * 100)
     # Events of a session are correlated, so 3 standard errors (of p = 0.5, the widest) is a loose bound.
-    tolerance = MIX_TOLERANCE_PP + 3 * 100 * math.sqrt(0.25 / max(smallest, 1))
+    return mix, worst, MIX_TOLERANCE_PP + 3 * 100 * math.sqrt(0.25 / max(smallest, 1))
+
+
+def _prices(parsed: EventColumns) -> tuple[dict[str, tuple[float, float]], int]:
+    """(category -> lowest and highest price seen, events priced outside their category's range)."""
+    seen, outside = {}, 0
+    for g, (category, (low, high)) in enumerate(zip(CATEGORIES, CATEGORY_PRICES, strict=True)):
+        cents = parsed.price_cents[parsed.category == g]
+        if cents.size:
+            seen[category] = (int(cents.min()) / 100, int(cents.max()) / 100)
+            outside += int(((cents < low * 100) | (cents > high * 100)).sum())
+    return seen, outside
+
+
+def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress: bool = False) -> Figures:
+    """Generate `events` events of the generator's stream and measure them."""
+    catalog = generator.catalog
+    n = events
+    parsed, checks = _parse(generator, events, first_seq, progress)
+    t, session_of, user_of, segment_of = parsed.time_ms, parsed.session, parsed.user, parsed.segment
+    duration_of, index_of, kind_of = parsed.duration_s, parsed.session_event_index, parsed.kind
+    mix, worst, tolerance = _mix(parsed)
+    price_seen, price_out = _prices(parsed)
+    sessions = checks.sessions
 
     time_figures = _time_figures(t, session_of, user_of, segment_of, duration_of, index_of, kind_of)
     users = catalog.users
@@ -181,12 +195,12 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
     registered, churn = users.registered_ms(ids), users.churn_ms(ids)
     horizon = start_ms + HORIZON_DAYS * MS_PER_DAY
     active = (registered <= start_ms) & (churn > start_ms)
-    session_start_ms = np.full(columns.sessions, np.iinfo(np.int64).max)
+    session_start_ms = np.full(len(sessions), np.iinfo(np.int64).max)
     np.minimum.at(session_start_ms, session_of, t)
     purchase_ratio, fewest_purchases = _purchase_ratio(generator, t, user_of, segment_of, kind_of, active)
     rates = np.sort(users.sessions_per_day(ids[active]))[::-1]
     model_top = float(rates[: max(1, rates.size // 10)].sum() / max(rates.sum(), 1e-12))
-    ranked = sorted(views.values(), reverse=True)
+    ranked = np.sort(np.bincount(parsed.product[kind_of == VIEW]))[::-1]
     top = max(1, catalog.n_products // 100)
     figures = Figures(
         events=n,
@@ -196,11 +210,11 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
         mix=mix,
         mix_max_error_pp=worst,
         mix_tolerance_pp=tolerance,
-        price_range={c: (v[0], v[1]) for c, v in price_seen.items()},
+        price_range=price_seen,
         price_out_of_range=price_out,
         funnel_checked_sessions=sum(1 for s in sessions.values() if s["from_start"]),
         funnel_violations=sum(s.get("problems", 0) for s in sessions.values()),
-        funnel_violation_examples=violations,
+        funnel_violation_examples=checks.violations,
         events_before_registration=int((t < registered[user_of]).sum()),
         events_after_churn=int((session_start_ms[session_of] >= churn[user_of]).sum()),
         registered_90d=int(((registered > start_ms) & (registered <= horizon)).sum()),
@@ -210,10 +224,10 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
         catalog_vs_stream_purchases=purchase_ratio,
         fewest_expected_purchases=fewest_purchases,
         model_top10pct_share=model_top,
-        top1pct_product_view_share=sum(ranked[:top]) / max(1, sum(ranked)),
+        top1pct_product_view_share=float(ranked[:top].sum() / max(1, ranked.sum())),
         distinct_users=int(np.unique(user_of).size),
-        distinct_products=len(products),
-        field_errors=field_errors,
+        distinct_products=int(np.unique(parsed.product).size),
+        field_errors=checks.field_errors,
         timestamps_non_decreasing=bool((np.diff(t) >= 0).all()),
         **time_figures,
     )
