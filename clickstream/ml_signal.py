@@ -196,15 +196,17 @@ def shuffle_within_category(product: np.ndarray, category: np.ndarray, seed: int
 
 def same_brand(user: np.ndarray, product: np.ndarray, brand: np.ndarray) -> tuple[float, float]:
     """(share of pairs of distinct products one user viewed that share a brand, chance), pairs pooled over
-    users. Chance: two views drawn independently from the products' view shares s_p, given distinct
-    products, share a brand: (sum_b s_b^2 - sum_p s_p^2) / (1 - sum_p s_p^2)."""
+    users. Chance: two draws from the products' view shares s_p, given distinct products, share a brand:
+    (sum_b s_b^2 - sum_p s_p^2) / (1 - sum_p s_p^2). A product counts once per user who viewed it (the
+    pairs do too: a popular product viewed again by the same user makes no new pair)."""
     n_products = int(brand.size)
     seen = np.unique(user * n_products + product)
-    owner, seen_brand = seen // n_products, brand[seen % n_products]
+    owner, seen_product = seen // n_products, seen % n_products
+    seen_brand = brand[seen_product]
     per_user = np.unique(owner, return_counts=True)[1].astype(np.float64)
     per_brand = np.unique(owner * (int(brand.max()) + 1) + seen_brand, return_counts=True)[1].astype(np.float64)
     share = _rate((per_brand * (per_brand - 1)).sum(), (per_user * (per_user - 1)).sum())
-    s_p = np.bincount(product, minlength=n_products) / max(product.size, 1)
+    s_p = np.bincount(seen_product, minlength=n_products) / max(seen.size, 1)
     s_b = np.bincount(brand, weights=s_p)
     collide = float((s_p**2).sum())
     return share, _rate(float((s_b**2).sum()) - collide, 1 - collide)
