@@ -370,3 +370,23 @@ def test_a_funnel_the_model_does_not_have_is_a_config_error() -> None:
         with pytest.raises(ConfigError, match="no field 'funnel'"):
             model_config(7, 1000, 100, "retail")
     assert model_config(7, 1000, 100, None) == ModelConfig(7, 1000, 100)
+
+
+def test_report_funnel_flag_fails_clearly_while_the_model_has_one_funnel(capsys: pytest.CaptureFixture[str]) -> None:
+    from clickstream.cli import main
+
+    if "funnel" in {f.name for f in dataclasses.fields(ModelConfig)}:
+        pytest.skip("the model has funnels: --funnel retail is a valid flag")
+    assert main(["report", "--events", "100", "--funnel", "retail"]) == 2
+    assert "--funnel retail" in capsys.readouterr().err
+
+
+def test_the_report_prints_the_section_for_ml_use() -> None:
+    from clickstream.report import format_report, measure
+    from clickstream.workers.generator import EventGenerator
+
+    config = ModelConfig(seed=3, max_users=2_000, max_products=500)
+    figures = measure(EventGenerator(config), 20_000)
+    text = format_report(figures, None, config)
+    assert "For ML use (train: first 80% of event time" in text and "funnel default" in text
+    assert figures.signal is not None and f"For ML use: {len(signal_failed_rows(figures.signal))} FAILED" in text
