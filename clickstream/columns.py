@@ -37,6 +37,7 @@ class EventColumns:
     duration_s: np.ndarray  # int64, a view's duration, 0 for other events
     order: np.ndarray  # int64, dense order number, NO_ORDER when the event has no order_id
     segment: np.ndarray  # int8, index into SEGMENTS
+    session_ids: tuple[str, ...] = ()  # per session number, its session_id
 
     def __len__(self) -> int:
         return int(self.time_ms.size)
@@ -69,7 +70,9 @@ class ColumnBuilder:
     def columns(self) -> EventColumns:
         n = len(self._rows)
         if n == 0:
-            return EventColumns(**{name: np.zeros(0, dtype=np.int64) for name in EventColumns.__dataclass_fields__})
+            empty = np.zeros(0, dtype=np.int64)
+            return EventColumns(empty, empty, empty, empty, empty.astype(np.int8), empty, empty.astype(np.int8),
+                                empty, empty, empty, empty.astype(np.int8))
         (stamps, sessions, index, users, products, prices, durations, kinds, categories,
          segments) = zip(*self._rows, strict=True)
         # The timestamp is ISO-8601 with a trailing Z, which numpy's datetime64 does not take.
@@ -91,4 +94,4 @@ class ColumnBuilder:
             price_cents=np.round(np.array(prices, dtype=np.float64) * 100).astype(np.int64),
             # None (an event without a duration) becomes NaN in a float array, then 0.
             duration_s=np.nan_to_num(np.array(durations, dtype=np.float64)).astype(np.int64),
-            order=order)
+            order=order, session_ids=tuple(session_number))

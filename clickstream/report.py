@@ -13,6 +13,7 @@ import dataclasses
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,14 +26,18 @@ from .limits import DEFAULT_START_MS
 from .ml_signal import TRAIN_SHARE, ProductFacts, SignalFigures, measure_signal, signal_failed_rows
 from .workers.generator import EventGenerator
 from .workers.model import (
+    CART,
     CATEGORIES,
     CATEGORY_PRICES,
+    CLICK,
     INTERACTION_TYPES,
     MS_PER_DAY,
+    PURCHASE,
     SEGMENT_MIX,
     SEGMENT_WEIGHTS,
     SEGMENTS,
     VIEW,
+    WISHLIST,
     ModelConfig,
 )
 
@@ -109,32 +114,10 @@ def _progress(done: int, total: int, started: float) -> None:
           end="" if done < total else "\n", file=sys.stderr, flush=True)
 
 
-@dataclass
-class _LineChecks:
-    """What is checked event by event while parsing: fields, and each session's funnel from its start."""
-
-    field_errors: int = 0
-    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    violations: list[str] = field(default_factory=list)
-
-    def check(self, e: dict[str, Any]) -> None:
-        self.field_errors += _field_errors(e)
-        sid = e["session_id"]
-        session = self.sessions.get(sid)
-        if session is None:
-            session = self.sessions[sid] = {"from_start": e["session_event_index"] == 1, "viewed": set(),
-                                            "touched": set(), "cart": set()}
-        if session["from_start"]:
-            problem = _funnel_problem(session, e["interaction_type"], e["product_id"])
-            if problem:
-                session["problems"] = session.get("problems", 0) + 1
-                if len(self.violations) < 5:
-                    self.violations.append(f"{sid} #{e['session_event_index']}: {problem}")
-
-
-def _parse(generator: EventGenerator, events: int, first_seq: int, progress: bool) -> tuple[EventColumns, _LineChecks]:
-    """Render the events and parse each NDJSON line once, as a client would: into columns and checks."""
-    columns, checks = ColumnBuilder(), _LineChecks()
+def _parse(generator: EventGenerator, events: int, first_seq: int, progress: bool) -> tuple[EventColumns, int]:
+    """Render the events and parse each NDJSON line once, as a client would: (the columns, the events with
+    fields not as specified)."""
+    columns, field_errors = ColumnBuilder(), 0
     started = time.perf_counter()
     chunk = 65_536
     for start in range(first_seq, first_seq + events, chunk):
@@ -142,10 +125,45 @@ def _parse(generator: EventGenerator, events: int, first_seq: int, progress: boo
         for line in generator.render(start, count).tobytes().splitlines():
             e = ujson.loads(line)
             columns.add(e)
-            checks.check(e)
+            field_errors += _field_errors(e)
         if progress:
             _progress(start + count - first_seq, events, started)
-    return columns.columns(), checks
+    return columns.columns(), field_errors
+
+
+def _funnel_check(c: EventColumns, product_id: Callable[[int], str]) -> tuple[int, int, list[str]]:
+    """(sessions seen from their event 1, events there breaking the funnel, up to 5 examples): add_to_cart of a
+    product not viewed or clicked earlier in the session, purchase of one not added to its cart, wishlist
+    of one not viewed. Vectorised: events grouped by (session, product) in session order, each event sees
+    how many views, clicks and add_to_carts of its product came before it in the session."""
+    n_sessions = len(c.session_ids) if c.session_ids else (int(c.session.max()) + 1 if len(c) else 0)
+    first_index = np.full(n_sessions, 1 << 30)
+    np.minimum.at(first_index, c.session, c.session_event_index)
+    from_start = first_index == 1
+    order = np.lexsort((c.session_event_index, c.product, c.session))
+    s, p, kind = c.session[order], c.product[order], c.kind[order]
+    new_group = np.ones(order.size, dtype=bool)
+    new_group[1:] = (s[1:] != s[:-1]) | (p[1:] != p[:-1])
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(order.size), 0))
+
+    def before(mask: np.ndarray) -> np.ndarray:  # events of `mask` earlier in the same (session, product)
+        running: np.ndarray = np.cumsum(mask) - mask
+        return np.asarray(running - running[group_start])
+
+    viewed, touched, carted = before(kind == VIEW), before((kind == VIEW) | (kind == CLICK)), before(kind == CART)
+    bad = np.zeros(order.size, dtype=np.int8)  # 1: cart, 2: purchase, 3: wishlist without what must precede
+    bad[(kind == CART) & (touched == 0)] = 1
+    bad[(kind == PURCHASE) & (carted == 0)] = 2
+    bad[(kind == WISHLIST) & (viewed == 0)] = 3
+    bad[~from_start[s]] = 0
+    problems = np.sort(order[bad > 0])
+    why = {1: "add_to_cart of {} never viewed or clicked in the session", 2: "purchase of {} not in the session's cart",
+           3: "wishlist of {} never viewed in the session"}
+    flagged = np.zeros(len(c), dtype=np.int8)
+    flagged[order] = bad
+    examples = [f"{c.session_ids[c.session[i]] if c.session_ids else c.session[i]} #{c.session_event_index[i]}: "
+                + why[int(flagged[i])].format(product_id(int(c.product[i]))) for i in problems[:5]]
+    return int(from_start.sum()), int(problems.size), examples
 
 
 def _mix(parsed: EventColumns) -> tuple[dict[str, dict[str, float]], float, float]:
@@ -181,12 +199,12 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
     """Generate `events` events of the generator's stream and measure them."""
     catalog = generator.catalog
     n = events
-    parsed, checks = _parse(generator, events, first_seq, progress)
+    parsed, field_errors = _parse(generator, events, first_seq, progress)
+    checked_sessions, funnel_violations, violation_examples = _funnel_check(parsed, catalog.product_id)
     t, session_of, user_of, segment_of = parsed.time_ms, parsed.session, parsed.user, parsed.segment
     duration_of, index_of, kind_of = parsed.duration_s, parsed.session_event_index, parsed.kind
     mix, worst, tolerance = _mix(parsed)
     price_seen, price_out = _prices(parsed)
-    sessions = checks.sessions
 
     time_figures = _time_figures(t, session_of, user_of, segment_of, duration_of, index_of, kind_of)
     users = catalog.users
@@ -195,7 +213,7 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
     registered, churn = users.registered_ms(ids), users.churn_ms(ids)
     horizon = start_ms + HORIZON_DAYS * MS_PER_DAY
     active = (registered <= start_ms) & (churn > start_ms)
-    session_start_ms = np.full(len(sessions), np.iinfo(np.int64).max)
+    session_start_ms = np.full(int(session_of.max()) + 1 if n else 0, np.iinfo(np.int64).max)
     np.minimum.at(session_start_ms, session_of, t)
     purchase_ratio, fewest_purchases = _purchase_ratio(generator, t, user_of, segment_of, kind_of, active)
     rates = np.sort(users.sessions_per_day(ids[active]))[::-1]
@@ -212,9 +230,9 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
         mix_tolerance_pp=tolerance,
         price_range=price_seen,
         price_out_of_range=price_out,
-        funnel_checked_sessions=sum(1 for s in sessions.values() if s["from_start"]),
-        funnel_violations=sum(s.get("problems", 0) for s in sessions.values()),
-        funnel_violation_examples=checks.violations,
+        funnel_checked_sessions=checked_sessions,
+        funnel_violations=funnel_violations,
+        funnel_violation_examples=violation_examples,
         events_before_registration=int((t < registered[user_of]).sum()),
         events_after_churn=int((session_start_ms[session_of] >= churn[user_of]).sum()),
         registered_90d=int(((registered > start_ms) & (registered <= horizon)).sum()),
@@ -227,7 +245,7 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
         top1pct_product_view_share=float(ranked[:top].sum() / max(1, ranked.sum())),
         distinct_users=int(np.unique(user_of).size),
         distinct_products=int(np.unique(parsed.product).size),
-        field_errors=checks.field_errors,
+        field_errors=field_errors,
         timestamps_non_decreasing=bool((np.diff(t) >= 0).all()),
         **time_figures,
     )
@@ -354,24 +372,6 @@ def _purchase_ratio(generator: EventGenerator, t: np.ndarray, user: np.ndarray, 
         ratio[name] = float((bought & (segment == k)).sum() / expected) if expected else 0.0
         fewest = min(fewest, float(expected))
     return ratio, fewest
-
-
-def _funnel_problem(session: dict[str, Any], kind: str, product: str) -> str | None:
-    """Apply one event to a session seen from its start; say what is wrong with it, if anything."""
-    problem = None
-    if kind == "add_to_cart" and product not in session["touched"]:
-        problem = f"add_to_cart of {product} never viewed or clicked in the session"
-    elif kind == "purchase" and product not in session["cart"]:
-        problem = f"purchase of {product} not in the session's cart"
-    elif kind == "wishlist" and product not in session["viewed"]:
-        problem = f"wishlist of {product} never viewed in the session"
-    if kind == "view":
-        session["viewed"].add(product)
-    if kind in ("view", "click"):
-        session["touched"].add(product)
-    if kind == "add_to_cart":
-        session["cart"].add(product)
-    return problem
 
 
 def _field_errors(e: dict[str, Any]) -> int:
