@@ -22,8 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(serve)
 
     report = commands.add_parser(
-        "report", help="print the realism report: targets beside measured figures, failing rows marked FAIL "
-        "(exit code 1 when a row fails)")
+        "report", help="print the realism report and its section For ML use: targets beside measured figures, "
+        "failing rows marked FAIL (exit code 1 when a row fails)")
     report.add_argument("--events", type=int, default=1_000_000,
                         help="events to generate and measure, from the stream's first position (default 1000000)")
     report.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"the store's seed (default {DEFAULT_SEED})")

@@ -4,6 +4,10 @@ It measures the NDJSON a client would receive (parsed line by line, not the gene
 so it checks the encoder too. Lifecycle figures over 90 days (registrations, churn) come from the model's
 per-user functions, which are what drives the events. `clickstream report --events 2000000 --seed 7`
 prints it; `tests/test_store_model.py` asserts the same figures on a fixed seed.
+
+Each line is parsed once into numpy columns (`columns.py`); the figures are vectorised over them, except the
+per-field checks of `_field_errors`. The section "For ML use" (`ml_signal.py`) reads the same columns; its
+floors are asserted by `tests/test_ml_floors.py` once the behaviour model with those signals is merged.
 """
 
 from __future__ import annotations
