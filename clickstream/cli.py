@@ -22,8 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(serve)
 
     report = commands.add_parser(
-        "report", help="print the realism report: targets beside measured figures, failing rows marked FAIL "
-        "(exit code 1 when a row fails)")
+        "report", help="print the realism report and its section For ML use: targets beside measured figures, "
+        "failing rows marked FAIL (exit code 1 when a row fails)")
     report.add_argument("--events", type=int, default=1_000_000,
                         help="events to generate and measure, from the stream's first position (default 1000000)")
     report.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"the store's seed (default {DEFAULT_SEED})")
@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{iso_ms(DEFAULT_START_MS / 1000)})")
     report.add_argument("--max-users", type=int, default=100_000, help="users in the store (default 100000)")
     report.add_argument("--max-products", type=int, default=50_000, help="products in the store (default 50000)")
+    report.add_argument("--funnel", default=None,
+                        help="the model's funnel, e.g. retail (default: the model's own); the retail rows of the "
+                        "section For ML use are judged only with --funnel retail")
     report.add_argument("--progress", action="store_true",
                         help="show progress on stderr even when it is not a terminal")
     return parser

@@ -4,6 +4,10 @@ It measures the NDJSON a client would receive (parsed line by line, not the gene
 so it checks the encoder too. Lifecycle figures over 90 days (registrations, churn) come from the model's
 per-user functions, which are what drives the events. `clickstream report --events 2000000 --seed 7`
 prints it; `tests/test_store_model.py` asserts the same figures on a fixed seed.
+
+Each line is parsed once into numpy columns (`columns.py`); the figures are vectorised over them, except the
+per-field checks of `_field_errors`. The section "For ML use" (`ml_signal.py`) reads the same columns; its
+floors are asserted by `tests/test_ml_floors.py` once the behaviour model with those signals is merged.
 """
 
 from __future__ import annotations
@@ -12,23 +16,31 @@ import argparse
 import math
 import sys
 import time
-from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import ujson
 
-from .limits import DEFAULT_START_MS
+from .columns import NO_ORDER, ColumnBuilder, EventColumns
+from .errors import EXIT_CONFIG, ConfigError
+from .limits import DEFAULT_FUNNEL, DEFAULT_START_MS
+from .ml_signal import TRAIN_SHARE, ProductFacts, SignalFigures, measure_signal, signal_failed_rows
 from .workers.funnel import target_mix
 from .workers.generator import EventGenerator
 from .workers.model import (
+    CART,
     CATEGORIES,
     CATEGORY_PRICES,
+    CLICK,
     INTERACTION_TYPES,
     MS_PER_DAY,
+    PURCHASE,
     SEGMENT_WEIGHTS,
     SEGMENTS,
+    VIEW,
+    WISHLIST,
     ModelConfig,
 )
 
@@ -84,6 +96,7 @@ class Figures:
     field_errors: int  # revenue, quantity, duration or page_url not as specified
     timestamps_non_decreasing: bool
     rows: list[tuple[str, str, str, bool | None]] = field(default_factory=list)
+    signal: SignalFigures | None = None  # the section "For ML use"
 
 
 def _quantiles(values: np.ndarray) -> dict[str, float]:
@@ -104,85 +117,97 @@ def _progress(done: int, total: int, started: float) -> None:
           end="" if done < total else "\n", file=sys.stderr, flush=True)
 
 
-def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress: bool = False) -> Figures:
-    """Generate `events` events of the generator's stream and measure them."""
-    catalog = generator.catalog
-    mix_counts: dict[str, Counter[str]] = defaultdict(Counter)
-    price_seen: dict[str, list[float]] = defaultdict(lambda: [float("inf"), float("-inf")])
-    price_out = 0
-    field_errors = 0
-    views: Counter[str] = Counter()
-    products: set[str] = set()
-    sessions: dict[str, dict[str, Any]] = {}
-    violations: list[str] = []
-    price_bounds = dict(zip(CATEGORIES, CATEGORY_PRICES, strict=True))
-    n = events
-    stamps: list[str] = []
-    session_of = np.empty(n, dtype=np.int64)
-    user_of = np.empty(n, dtype=np.int64)
-    segment_of = np.empty(n, dtype=np.int8)
-    duration_of = np.zeros(n, dtype=np.int64)
-    index_of = np.empty(n, dtype=np.int64)
-    kind_of = np.empty(n, dtype=np.int8)
-    order_opened = np.zeros(n, dtype=bool)  # the first item of an order seen
-    orders_seen: set[str] = set()
-    segment_index = {s: i for i, s in enumerate(SEGMENTS)}
-    kind_index = {k: i for i, k in enumerate(INTERACTION_TYPES)}
-    session_numbers: dict[str, int] = {}
-
+def _parse(generator: EventGenerator, events: int, first_seq: int, progress: bool) -> tuple[EventColumns, int]:
+    """Render the events and parse each NDJSON line once, as a client would: (the columns, the events with
+    fields not as specified)."""
+    columns, field_errors = ColumnBuilder(), 0
     started = time.perf_counter()
     chunk = 65_536
-    i = 0
     for start in range(first_seq, first_seq + events, chunk):
         count = min(chunk, first_seq + events - start)
         for line in generator.render(start, count).tobytes().splitlines():
             e = ujson.loads(line)
-            kind, segment, pid = e["interaction_type"], e["user_segment"], e["product_id"]
-            mix_counts[segment][kind] += 1
-            products.add(pid)
-            stamps.append(e["timestamp"][:-1])
-            sid = e["session_id"]
-            session_of[i] = session_numbers.setdefault(sid, len(session_numbers))
-            user_of[i] = int(e["user_id"][1:])
-            segment_of[i] = segment_index[segment]
-            duration_of[i] = e["duration"] or 0
-            index_of[i] = e["session_event_index"]
-            kind_of[i] = kind_index[kind]
-            if kind == "purchase" and e["order_id"] not in orders_seen:
-                orders_seen.add(e["order_id"])
-                order_opened[i] = True
-            i += 1
-            low, high = price_bounds[e["category"]]
-            seen = price_seen[e["category"]]
-            seen[0], seen[1] = min(seen[0], e["price"]), max(seen[1], e["price"])
-            price_out += not (low <= e["price"] <= high)
+            columns.add(e)
             field_errors += _field_errors(e)
-            if kind == "view":
-                views[pid] += 1
-            session = sessions.get(sid)
-            if session is None:
-                session = sessions[sid] = {"from_start": e["session_event_index"] == 1, "viewed": set(),
-                                           "touched": set(), "cart": {}}
-            if session["from_start"]:
-                problem = _funnel_problem(session, kind, pid)
-                if problem:
-                    session["problems"] = session.get("problems", 0) + 1
-                    if len(violations) < 5:
-                        violations.append(f"{sid} #{e['session_event_index']}: {problem}")
         if progress:
-            _progress(i, n, started)
+            _progress(start + count - first_seq, events, started)
+    return columns.columns(), field_errors
 
-    t = np.array(stamps, dtype="datetime64[ms]").astype(np.int64)
+
+def _funnel_check(c: EventColumns, product_id: Callable[[int], str]) -> tuple[int, int, list[str]]:
+    """(sessions seen from their event 1, events there breaking the funnel, up to 5 examples): add_to_cart of a
+    product not viewed or clicked earlier in the session, purchase of one not added to its cart, wishlist
+    of one not viewed. Vectorised: events grouped by (session, product) in session order, each event sees
+    how many views, clicks and add_to_carts of its product came before it in the session."""
+    n_sessions = len(c.session_ids) if c.session_ids else (int(c.session.max()) + 1 if len(c) else 0)
+    first_index = np.full(n_sessions, 1 << 30)
+    np.minimum.at(first_index, c.session, c.session_event_index)
+    from_start = first_index == 1
+    order = np.lexsort((c.session_event_index, c.product, c.session))
+    s, p, kind = c.session[order], c.product[order], c.kind[order]
+    new_group = np.ones(order.size, dtype=bool)
+    new_group[1:] = (s[1:] != s[:-1]) | (p[1:] != p[:-1])
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(order.size), 0))
+
+    def before(mask: np.ndarray) -> np.ndarray:  # events of `mask` earlier in the same (session, product)
+        running: np.ndarray = np.cumsum(mask) - mask
+        return np.asarray(running - running[group_start])
+
+    viewed, touched, carted = before(kind == VIEW), before((kind == VIEW) | (kind == CLICK)), before(kind == CART)
+    bad = np.zeros(order.size, dtype=np.int8)  # 1: cart, 2: purchase, 3: wishlist without what must precede
+    bad[(kind == CART) & (touched == 0)] = 1
+    bad[(kind == PURCHASE) & (carted == 0)] = 2
+    bad[(kind == WISHLIST) & (viewed == 0)] = 3
+    bad[~from_start[s]] = 0
+    problems = np.sort(order[bad > 0])
+    why = {1: "add_to_cart of {} never viewed or clicked in the session", 2: "purchase of {} not in the session's cart",
+           3: "wishlist of {} never viewed in the session"}
+    flagged = np.zeros(len(c), dtype=np.int8)
+    flagged[order] = bad
+    examples = [f"{c.session_ids[c.session[i]] if c.session_ids else c.session[i]} #{c.session_event_index[i]}: "
+                + why[int(flagged[i])].format(product_id(int(c.product[i]))) for i in problems[:5]]
+    return int(from_start.sum()), int(problems.size), examples
+
+
+def _mix(parsed: EventColumns, funnel: str) -> tuple[dict[str, dict[str, float]], float, float]:
+    """(segment -> type -> share, the largest error against the funnel's target mix in percentage points, the
+    tolerance for it)."""
+    kinds = len(INTERACTION_TYPES)
+    counts = np.bincount(parsed.segment.astype(np.int64) * kinds + parsed.kind,
+                         minlength=len(SEGMENTS) * kinds).reshape(len(SEGMENTS), kinds)
     mix: dict[str, dict[str, float]] = {}
-    worst, smallest = 0.0, n
+    worst, smallest = 0.0, len(parsed)
     for s, segment in enumerate(SEGMENTS):
-        total = sum(mix_counts[segment].values())
+        total = int(counts[s].sum())
         smallest = min(smallest, total)
-        mix[segment] = {k: mix_counts[segment][k] / max(total, 1) for k in INTERACTION_TYPES}
-        for k, target in zip(INTERACTION_TYPES, target_mix(generator.config.funnel)[s], strict=True):
+        mix[segment] = {k: int(counts[s, j]) / max(total, 1) for j, k in enumerate(INTERACTION_TYPES)}
+        for k, target in zip(INTERACTION_TYPES, target_mix(funnel)[s], strict=True):
             worst = max(worst, abs(mix[segment][k] - target) * 100)
     # Events of a session are correlated, so 3 standard errors (of p = 0.5, the widest) is a loose bound.
-    tolerance = MIX_TOLERANCE_PP + 3 * 100 * math.sqrt(0.25 / max(smallest, 1))
+    return mix, worst, MIX_TOLERANCE_PP + 3 * 100 * math.sqrt(0.25 / max(smallest, 1))
+
+
+def _prices(parsed: EventColumns) -> tuple[dict[str, tuple[float, float]], int]:
+    """(category -> lowest and highest price seen, events priced outside their category's range)."""
+    seen, outside = {}, 0
+    for g, (category, (low, high)) in enumerate(zip(CATEGORIES, CATEGORY_PRICES, strict=True)):
+        cents = parsed.price_cents[parsed.category == g]
+        if cents.size:
+            seen[category] = (int(cents.min()) / 100, int(cents.max()) / 100)
+            outside += int(((cents < low * 100) | (cents > high * 100)).sum())
+    return seen, outside
+
+
+def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress: bool = False) -> Figures:
+    """Generate `events` events of the generator's stream and measure them."""
+    catalog = generator.catalog
+    n = events
+    parsed, field_errors = _parse(generator, events, first_seq, progress)
+    checked_sessions, funnel_violations, violation_examples = _funnel_check(parsed, catalog.product_id)
+    t, session_of, user_of, segment_of = parsed.time_ms, parsed.session, parsed.user, parsed.segment
+    duration_of, index_of, kind_of = parsed.duration_s, parsed.session_event_index, parsed.kind
+    mix, worst, tolerance = _mix(parsed, generator.config.funnel)
+    price_seen, price_out = _prices(parsed)
 
     time_figures = _time_figures(t, session_of, user_of, segment_of, duration_of, index_of, kind_of)
     users = catalog.users
@@ -191,12 +216,12 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
     registered, churn = users.registered_ms(ids), users.churn_ms(ids)
     horizon = start_ms + HORIZON_DAYS * MS_PER_DAY
     active = (registered <= start_ms) & (churn > start_ms)
-    session_start_ms = np.full(len(session_numbers), np.iinfo(np.int64).max)
+    session_start_ms = np.full(int(session_of.max()) + 1 if n else 0, np.iinfo(np.int64).max)
     np.minimum.at(session_start_ms, session_of, t)
-    purchase_ratio, fewest_purchases = _order_ratio(generator, t, user_of, segment_of, order_opened, active)
+    purchase_ratio, fewest_purchases = _order_ratio(generator, t, user_of, segment_of, _order_opened(parsed), active)
     rates = np.sort(users.sessions_per_day(ids[active]))[::-1]
     model_top = float(rates[: max(1, rates.size // 10)].sum() / max(rates.sum(), 1e-12))
-    ranked = sorted(views.values(), reverse=True)
+    ranked = np.sort(np.bincount(parsed.product[kind_of == VIEW]))[::-1]
     top = max(1, catalog.n_products // 100)
     figures = Figures(
         events=n,
@@ -206,11 +231,11 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
         mix=mix,
         mix_max_error_pp=worst,
         mix_tolerance_pp=tolerance,
-        price_range={c: (v[0], v[1]) for c, v in price_seen.items()},
+        price_range=price_seen,
         price_out_of_range=price_out,
-        funnel_checked_sessions=sum(1 for s in sessions.values() if s["from_start"]),
-        funnel_violations=sum(s.get("problems", 0) for s in sessions.values()),
-        funnel_violation_examples=violations,
+        funnel_checked_sessions=checked_sessions,
+        funnel_violations=funnel_violations,
+        funnel_violation_examples=violation_examples,
         events_before_registration=int((t < registered[user_of]).sum()),
         events_after_churn=int((session_start_ms[session_of] >= churn[user_of]).sum()),
         registered_90d=int(((registered > start_ms) & (registered <= horizon)).sum()),
@@ -220,14 +245,16 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
         catalog_vs_stream_purchases=purchase_ratio,
         fewest_expected_purchases=fewest_purchases,
         model_top10pct_share=model_top,
-        top1pct_product_view_share=sum(ranked[:top]) / max(1, sum(ranked)),
+        top1pct_product_view_share=float(ranked[:top].sum() / max(1, ranked.sum())),
         distinct_users=int(np.unique(user_of).size),
-        distinct_products=len(products),
+        distinct_products=int(np.unique(parsed.product).size),
         field_errors=field_errors,
         timestamps_non_decreasing=bool((np.diff(t) >= 0).all()),
         **time_figures,
     )
     figures.rows = _rows(figures, generator.config)
+    figures.signal = measure_signal(parsed, ProductFacts.of(catalog), generator.config.funnel,
+                                    seed=generator.config.seed)
     return figures
 
 
@@ -320,6 +347,15 @@ def _time_figures(t: np.ndarray, session: np.ndarray, user: np.ndarray, segment:
     }
 
 
+def _order_opened(c: EventColumns) -> np.ndarray:
+    """The first event seen of each order (its first item)."""
+    opened = np.zeros(len(c), dtype=bool)
+    numbered = np.flatnonzero(c.order != NO_ORDER)
+    _, first = np.unique(c.order[numbered], return_index=True)
+    opened[numbered[first]] = True
+    return opened
+
+
 def _order_ratio(generator: EventGenerator, t: np.ndarray, user: np.ndarray, segment: np.ndarray,
                  order_opened: np.ndarray, active: np.ndarray) -> tuple[dict[str, float], float]:
     """Per segment: orders in the stream / what the catalog's figures as of the start predict for the
@@ -343,26 +379,6 @@ def _order_ratio(generator: EventGenerator, t: np.ndarray, user: np.ndarray, seg
         ratio[name] = float((bought & (segment == k)).sum() / expected) if expected else 0.0
         fewest = min(fewest, float(expected))
     return ratio, fewest
-
-
-def _funnel_problem(session: dict[str, Any], kind: str, product: str) -> str | None:
-    """Apply one event to a session seen from its start; say what is wrong with it, if anything."""
-    problem = None
-    if kind == "add_to_cart" and product not in session["touched"]:
-        problem = f"add_to_cart of {product} never viewed or clicked in the session"
-    elif kind == "purchase" and not session["cart"].get(product):
-        problem = f"purchase of {product} not in the session's cart"
-    elif kind == "purchase":
-        session["cart"][product] -= 1  # bought: out of the cart
-    elif kind == "wishlist" and product not in session["viewed"]:
-        problem = f"wishlist of {product} never viewed in the session"
-    if kind == "view":
-        session["viewed"].add(product)
-    if kind in ("view", "click"):
-        session["touched"].add(product)
-    if kind == "add_to_cart":
-        session["cart"][product] = session["cart"].get(product, 0) + 1
-    return problem
 
 
 def _field_errors(e: dict[str, Any]) -> int:
@@ -508,29 +524,61 @@ def failed_rows(f: Figures) -> list[str]:
     return [name for name, _t, _m, ok in f.rows if ok is False]
 
 
-def format_report(f: Figures, seconds: float | None, config: ModelConfig) -> str:
-    """The table; `seconds` None leaves the run's duration out (the README's sample, which a test compares)."""
-    rows = [(a, b, c, "" if ok is None else ("ok" if ok else "FAIL")) for a, b, c, ok in f.rows]
-    width = [max(len(r[i]) for r in rows) for i in range(3)]
+def _table(sections: list[tuple[str, list[tuple[str, str, str, bool | None]]]]) -> list[str]:
+    """The rows of every section under one header, columns aligned across sections; a titled section
+    starts with its title."""
+    rows = [[(a, b, c, "" if ok is None else ("ok" if ok else "FAIL")) for a, b, c, ok in section]
+            for _title, section in sections]
+    width = [max(len(r[i]) for section in rows for r in section) for i in range(3)]
     header = ("figure", "target", "measured")
     lines = [f"{header[0]:<{width[0]}}  {header[1]:<{width[1]}}  {header[2]:<{width[2]}}  result",
              "-" * (sum(width) + 14)]
-    lines += [f"{a:<{width[0]}}  {b:<{width[1]}}  {c:<{width[2]}}  {d}" for a, b, c, d in rows]
+    for (title, _section), section_rows in zip(sections, rows, strict=True):
+        if title:
+            lines += ["", title, "-" * len(title)]
+        lines += [f"{a:<{width[0]}}  {b:<{width[1]}}  {c:<{width[2]}}  {d}" for a, b, c, d in section_rows]
+    return lines
+
+
+def format_report(f: Figures, seconds: float | None, config: ModelConfig) -> str:
+    """The table; `seconds` None leaves the run's duration out (the README's sample, which a test compares)."""
+    sections: list[tuple[str, list[tuple[str, str, str, bool | None]]]] = [("", f.rows)]
+    if f.signal is not None:
+        sections.append((f"For ML use (train: first {TRAIN_SHARE:.0%} of event time, test: the rest; "
+                         f"funnel {f.signal.funnel})", f.signal.rows))
+    lines = _table(sections)
     lines.append("")
     failed = failed_rows(f)
     lines.append(f"{f.events:,} events of seed {config.seed} ({config.max_users:,} users) from "
                  f"{np.datetime64(f.start_ms, 'ms')}Z"
                  + (f" measured in {seconds:.1f} s" if seconds is not None else "") + ": "
                  + (f"{len(failed)} FAILED: {', '.join(failed)}" if failed else "every target met."))
+    if f.signal is not None:
+        ml_failed = signal_failed_rows(f.signal)
+        lines.append("For ML use: " + (f"{len(ml_failed)} FAILED: {', '.join(ml_failed)}" if ml_failed
+                                       else "every floor met."))
     return "\n".join(lines)
 
 
+def model_config(seed: int, max_users: int, max_products: int, funnel: str | None) -> ModelConfig:
+    """The model the report measures; `funnel` None keeps the default. Raises ConfigError for an unknown one."""
+    try:
+        return ModelConfig(seed, max_users, max_products, funnel=funnel or DEFAULT_FUNNEL)
+    except ValueError as exc:
+        raise ConfigError(f"--funnel {funnel}: {exc}") from exc
+
+
 def run_report(args: argparse.Namespace) -> int:
-    """`clickstream report`: prints the table; exit code 1 only when a row fails."""
-    config = ModelConfig(args.seed, args.max_users, args.max_products)
+    """`clickstream report`: prints the table; exit code 1 only when a row fails, 2 for a bad flag."""
+    try:
+        config = model_config(args.seed, args.max_users, args.max_products, args.funnel)
+    except ConfigError as exc:
+        print(f"clickstream report: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     started = time.perf_counter()
     generator = EventGenerator(config, shard=args.shard,
                                start_ms=DEFAULT_START_MS if args.start is None else args.start)
     figures = measure(generator, args.events, progress=args.progress or sys.stderr.isatty())
     print(format_report(figures, time.perf_counter() - started, config))
-    return 1 if failed_rows(figures) else 0
+    ml_failed = signal_failed_rows(figures.signal) if figures.signal is not None else []
+    return 1 if failed_rows(figures) or ml_failed else 0
