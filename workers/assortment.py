@@ -9,7 +9,8 @@ and span related categories (a sports brand also sells clothing and health produ
 carry a brand of their own category, some one of a related category, always of their tier. Popularity is
 Zipf-like over the whole catalog, so it stays skewed within every group.
 
-Sessions draw products per group = (category, subcategory, tier), by popularity (Walker alias tables,
+Products of a group come in families of three (variants of one item, `similar_products`), which sessions
+browse together. Sessions draw products per group = (category, subcategory, tier), by popularity (Walker alias tables,
 O(1) a draw): one table for browsing, one for products about to be added to a cart, weighted also by
 rating and holding only products in stock (behaviour.py chooses a product knowing what the session does
 with it, so P(add_to_cart | view) rises with the rating and no out-of-stock product is ever carted).
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .model import CATEGORIES, CATEGORY_PRICES, CATEGORY_WEIGHTS, POPULARITY_EXPONENT, SUBCATEGORIES_PER_CATEGORY
+from .rng import derive_key, hash_positions
 
 TIERS: tuple[str, ...] = ("budget", "mid", "premium")
 TIER_SHARES: tuple[float, ...] = (0.45, 0.35, 0.20)
@@ -103,6 +105,33 @@ def _brands(rng: np.random.Generator, category: np.ndarray, tier: np.ndarray) ->
     counts = np.asarray(BRAND_TIER_COUNTS)[tier]
     within = np.floor(counts ** rng.random(category.size)).astype(np.int64) - 1
     return np.asarray(source * BRANDS_PER_CATEGORY + first + np.minimum(within, counts - 1)).astype(np.int16)
+
+
+FAMILY_SIZE = 3
+SIMILAR_PER_PRODUCT = FAMILY_SIZE - 1
+
+
+def similar_products(group: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """((products, SIMILAR_PER_PRODUCT) int32: the other members of each product's family; each product's
+    family head, the member whose brand the family carries). Products of a group
+    come in families of FAMILY_SIZE (variants of one item: a random partition of the group), and sessions go
+    from a product to one of its family ("viewed X, also viewed Y"), so the same pairs recur across sessions
+    far more than popularity alone would make them. A group's last family may be smaller: its members
+    repeat."""
+    n = group.size
+    order = np.lexsort((hash_positions(derive_key(seed, 0x51A1), np.arange(n, dtype=np.uint64)), group))
+    index = np.arange(n)
+    first_of_group = np.concatenate([[True], group[order][1:] != group[order][:-1]]) if n else index.astype(bool)
+    in_group = index - np.maximum.accumulate(np.where(first_of_group, index, 0))
+    family_start = index - in_group % FAMILY_SIZE
+    group_end = np.append(np.flatnonzero(first_of_group)[1:], n)[np.cumsum(first_of_group) - 1]
+    size = np.minimum(FAMILY_SIZE, group_end - family_start)
+    similar = np.empty((n, SIMILAR_PER_PRODUCT), dtype=np.int32)
+    for j in range(1, FAMILY_SIZE):
+        similar[order, j - 1] = order[family_start + (in_group % FAMILY_SIZE + j) % size]
+    head = np.empty(n, dtype=np.int64)
+    head[order] = order[family_start]
+    return similar, head
 
 
 class GroupSampler:

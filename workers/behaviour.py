@@ -525,13 +525,14 @@ class Behaviour:
         words = (hash_positions(self._product_keys[0], counters), hash_positions(self._product_keys[1], counters),
                  hash_positions(self._product_keys[2], counters))
         of_focus = rank[focus]
-        chosen = intents.choose(tuple(part[of_focus] for part in intent), user_tier[of_focus],
-                                _about_to_be_carted(kind, rank)[focus], words)
+        for_cart = _about_to_be_carted(kind, rank)[focus]
+        chosen = intents.choose(tuple(part[of_focus] for part in intent), user_tier[of_focus], for_cart, words)
         staple = intents.opens_on_staple(intent[0], timing["s_intent_word"])
         opening = focus[(step[focus] == 0) & staple[of_focus]]
         if opening.size:
             group = group_of(*(part[rank[opening]] for part in intent))
             chosen[np.searchsorted(focus, opening)] = intents.staple(s_user[rank[opening]], group)
+        intents.follow_similar(chosen, _ordinal_in_session(of_focus), for_cart, words[2])
         products = np.full(rank.size, -1, dtype=np.int32)
         products[focus] = chosen
         return products
@@ -618,6 +619,13 @@ def _checkout(kind: np.ndarray, rank: np.ndarray, products: np.ndarray, cart_qua
         first_of_session = number[np.searchsorted(rank[buys], rank[buys])]
         order_index[buys] = (number - first_of_session + 1).astype(np.int8)
     return products, quantity, order_index
+
+
+def _ordinal_in_session(session: np.ndarray) -> np.ndarray:
+    """0, 1, 2 ... along each run of equal (sorted) session numbers, int16."""
+    index = np.arange(session.size)
+    starts = np.concatenate([[True], session[1:] != session[:-1]]) if session.size else np.zeros(0, dtype=bool)
+    return np.asarray((index - np.maximum.accumulate(np.where(starts, index, 0))).astype(np.int16))
 
 
 def _firsts(sessions_of: np.ndarray, sessions: int) -> np.ndarray:

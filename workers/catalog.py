@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .assortment import N_GROUPS, TIERS, Assortment, GroupSampler, group_of, rating_appeal
+from .assortment import N_GROUPS, TIERS, Assortment, GroupSampler, group_of, rating_appeal, similar_products
 from .brands import brand_names, series_name
 from .funnel import MEAN_CART_QUANTITY, calibration
 from .model import (
@@ -91,6 +91,7 @@ class Catalog:
     browse: GroupSampler = field(repr=False)
     carts: GroupSampler = field(repr=False)  # in stock only, weighted by rating too
     subcategory_order: np.ndarray = field(repr=False)  # int8 (categories, 8), largest subcategory first
+    similar: np.ndarray = field(repr=False)  # int32 (products, 2): each one's family (assortment.py)
     names: Names | None = None
 
     @property
@@ -111,17 +112,19 @@ class Catalog:
         tags = rng.integers(0, 6, (n_products, 2)).astype(np.int8)
         adjective = rng.integers(0, len(ADJECTIVES), n_products).astype(np.int8)
         group = group_of(products.category, products.subcategory, products.tier)
+        similar, family_head = similar_products(group, config.seed)
         cart_weight = popularity * rating_appeal(products.rating_tenths) * products.in_stock
         return cls(
             config=config, cities=cities,
             users=Users(config, cities),
             product_category=products.category, product_price_cents=products.price_cents,
-            product_brand=products.brand, product_noun=products.subcategory, product_adjective=adjective,
+            # Variants of one item share its brand.
+            product_brand=products.brand[family_head], product_noun=products.subcategory, product_adjective=adjective,
             product_rating_tenths=products.rating_tenths, product_review_count=reviews,
             product_in_stock=products.in_stock, product_tags=tags, product_popularity=popularity,
             product_tier=products.tier,
             browse=GroupSampler(group, popularity, N_GROUPS), carts=GroupSampler(group, cart_weight, N_GROUPS),
-            subcategory_order=products.subcategory_order,
+            subcategory_order=products.subcategory_order, similar=similar,
             names=build_names(config.seed, config.countries) if with_names else None,
         )
 

@@ -42,6 +42,7 @@ import numpy as np
 from .model import (
     BOUNCE,
     CART,
+    CART_MOMENTUM,
     CHECKOUT_AFTER_CART,
     CLICK,
     DEVICE_CONVERSION,
@@ -99,6 +100,8 @@ class ChainParams:
     checkout: np.ndarray  # P(checkout | items in the cart), per event
     exit_after: np.ndarray  # (5,) P(session ends | the event's type)
     bounce: float  # P(session ends | its first event)
+    cart_momentum: float  # P(add_to_cart) factor while the cart holds items
+    checkout_after_cart: float  # P(checkout) factor right after an add_to_cart
 
 
 @dataclass
@@ -152,7 +155,7 @@ def _tables(p: ChainParams) -> tuple[np.ndarray, np.ndarray]:
     wish = np.zeros((N_SEGMENTS, 6))
     wish[:, VIEW] = p.wish
     checkout = np.repeat(p.checkout[:, None], 6, axis=1)
-    checkout[:, CART] *= CHECKOUT_AFTER_CART
+    checkout[:, CART] *= p.checkout_after_cart
     return wish.ravel(), checkout.ravel()
 
 
@@ -170,6 +173,7 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
     wish_table, checkout_table = (table.astype(np.float32) for table in _tables(params))
     pages, thinks = _time_tables()
     exit_after = np.append(params.exit_after, 0.0)
+    momentum = np.float32(params.cart_momentum)
     parts: list[tuple[np.ndarray, ...]] = []
     for step in range(MAX_SESSION_EVENTS):
         if lanes.session.size == 0:
@@ -187,7 +191,8 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
         parts.append((lanes.session, kind, page, lanes.clock, quantity))
         lanes.clock = lanes.clock + _gap(lanes, page_ms, thinks, word_a, word_b)
         dwell = _DWELL[page_index]
-        cart_next = np.minimum(lanes.cart_base * np.where(kind == WISHLIST, np.float32(1), dwell), MAX_CART_CHANCE)
+        factor = np.where(kind == WISHLIST, np.float32(1), dwell) * np.where(lanes.items > 0, momentum, np.float32(1))
+        cart_next = np.minimum(lanes.cart_base * factor, MAX_CART_CHANCE)
         lanes.cart_next = np.where((kind <= CLICK) | (kind == WISHLIST), cart_next, np.float32(0))
         lanes.key = lanes.key - lanes.key % 6 + kind
         exit_chance = params.bounce if step == 0 else exit_after[kind]
@@ -285,7 +290,8 @@ def calibration(funnel: str) -> Calibration:
     params = ChainParams(
         view_share=target[:, VIEW] / np.maximum(target[:, VIEW] + target[:, CLICK], 1e-12),
         cart=target[:, CART] * 2.0, wish=target[:, WISHLIST] * 1.0, checkout=np.full(N_SEGMENTS, 0.3),
-        exit_after=np.asarray(EXIT_AFTER[funnel]), bounce=BOUNCE[funnel])
+        exit_after=np.asarray(EXIT_AFTER[funnel]), bounce=BOUNCE[funnel], cart_momentum=CART_MOMENTUM[funnel],
+        checkout_after_cart=CHECKOUT_AFTER_CART[funnel])
     for _ in range(CALIBRATION_ROUNDS):
         chain = run_chain(segment, conversion, params, draws)
         got = _mix(chain, segment)
@@ -310,7 +316,8 @@ def _adjust(params: ChainParams, target: np.ndarray, got: np.ndarray) -> ChainPa
         cart=np.clip(params.cart * ratio(target[:, CART], got[:, CART]), 0.0, MAX_CART_CHANCE),
         wish=np.clip(params.wish * ratio(target[:, WISHLIST], got[:, WISHLIST]), 0.0, 0.5),
         checkout=np.clip(params.checkout * bought**2, 0.0, 1.0),  # purchases respond weakly to it
-        exit_after=params.exit_after, bounce=params.bounce)
+        exit_after=params.exit_after, bounce=params.bounce, cart_momentum=params.cart_momentum,
+        checkout_after_cart=params.checkout_after_cart)
 
 
 def _mix(chain: Chain, segment: np.ndarray) -> np.ndarray:

@@ -11,7 +11,9 @@ staple product of the subcategory, so staples are bought again at intervals.
 
 Products
 --------
-Each new product of a session (a view or a click) is in the session's group (category, subcategory,
+After a session's first product, SIMILAR_SHARE of its new products are of the family of the product before
+(its variants, assortment.py: "viewed X, also viewed Y"). Otherwise each new product (a view or a click) is in the
+session's group (category, subcategory,
 tier) with chance SAME_GROUP, in the same category and tier but another subcategory with chance
 SAME_CATEGORY, else anywhere (a detour). A product the session is about to add to its cart comes from the
 cart table (in stock, rating-weighted: assortment.py) and, when priced above the user's tier, usually at
@@ -21,15 +23,18 @@ Everything is a pure function of the user and of per-session and per-event hash 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-from .assortment import SUBCATEGORY_SHARES, TIER_SHARES, group_of
+from .assortment import SIMILAR_PER_PRODUCT, SUBCATEGORY_SHARES, TIER_SHARES, group_of
 from .catalog import Catalog
 from .model import CATEGORIES, CATEGORY_WEIGHTS, PREFERENCE_SHARE, SEGMENTS
 from .rng import derive_key, hash_positions, unit
 
 FAVOURITE_SHARE = 0.6
 OWN_TIER_SHARE = 0.75
+SIMILAR_SHARE = 0.6
 SAME_GROUP = 0.6
 SAME_CATEGORY = 0.25
 STAY_IN_BUDGET = 0.75
@@ -100,6 +105,22 @@ class Intents:
         """The user's staple product of a group: the same product every time (from the cart table)."""
         word = hash_positions(self._k_staple, (np.asarray(user, np.int64) * 1024 + group).astype(np.uint64))
         return self.catalog.carts.pick(group, unit(word, 0), unit(word, 1))
+
+    def follow_similar(self, chosen: np.ndarray, ordinal: np.ndarray, for_cart: np.ndarray, word: np.ndarray
+                       ) -> None:
+        """In place, over a session's new products in order (`ordinal` 0, 1 ... within each session, sessions
+        contiguous): SIMILAR_SHARE of them become one of the products similar to the one before
+        (assortment.similar_products), when it can be carted if it is about to be."""
+        u = unit(word, 2)
+        k = np.minimum((u * (SIMILAR_PER_PRODUCT / SIMILAR_SHARE)).astype(np.intp), SIMILAR_PER_PRODUCT - 1)
+        follows = np.flatnonzero((u < SIMILAR_SHARE) & (ordinal > 0))
+        follows = follows[np.argsort(ordinal[follows], kind="stable")]  # a product's predecessor goes first
+        bounds = np.searchsorted(ordinal[follows], np.arange(1, int(ordinal.max(initial=0)) + 2))
+        for a, b in itertools.pairwise(bounds):
+            at = follows[a:b]
+            similar = self.catalog.similar[chosen[at - 1], k[at]]
+            usable = ~for_cart[at] | self.catalog.product_in_stock[similar]
+            chosen[at] = np.where(usable, similar, chosen[at])
 
     def choose(self, intent: tuple[np.ndarray, np.ndarray, np.ndarray], user_tier: np.ndarray,
                for_cart: np.ndarray, words: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:

@@ -88,7 +88,7 @@ PREFERENCE_SHARE: Final[float] = 0.7
 # Share of sessions on the user's own device profile.
 OWN_DEVICE_SHARE: Final[float] = 0.85
 # Zipf exponent of product popularity.
-POPULARITY_EXPONENT: Final[float] = 1.1
+POPULARITY_EXPONENT: Final[float] = 1.2
 
 # ---- the funnel (funnel.py) ----
 # "mix": each segment's interaction mix is SEGMENT_MIX (far more purchase-heavy than a real shop);
@@ -99,12 +99,12 @@ RETAIL_MIX: Final[tuple[float, ...]] = (0.967, 0.0, 0.025, 0.008, 0.0)
 # purchase = the last item of an order, wishlist), and after its first event whatever it was (a bounce).
 EXIT_AFTER: Final[dict[str, tuple[float, ...]]] = {
     "mix": (0.11, 0.10, 0.05, 0.70, 0.10),
-    "retail": (0.26, 0.26, 0.12, 0.70, 0.26),
+    "retail": (0.25, 0.25, 0.12, 0.90, 0.25),
 }
-BOUNCE: Final[dict[str, float]] = {"mix": 0.20, "retail": 0.36}
+BOUNCE: Final[dict[str, float]] = {"mix": 0.20, "retail": 0.22}
 # A checkout straight after an add_to_cart is this much less likely than after browsing on: shoppers
-# fill a cart, then pay (orders of several items).
-CHECKOUT_AFTER_CART: Final[float] = 0.35
+# fill a cart, then pay (orders of several items). Per funnel.
+CHECKOUT_AFTER_CART: Final[dict[str, float]] = {"mix": 0.35, "retail": 0.25}
 # P(add_to_cart) of the product in focus is a base chance (calibrated) x these factors, each about 1 on
 # average: the time on the product's page (0.35 + 1.3 u, u its quantile: long looks convert ~3x more
 # than short ones), the device, where the visit came from.
@@ -117,6 +117,9 @@ REFERRER_CONVERSION: Final[dict[str | None, float]] = {
     "https://www.reddit.com/": 0.8,
 }  # search engines: 1.0
 MAX_CART_CHANCE: Final[float] = 0.9
+# With items in the cart, a shopper in buying mode carts the product in focus this much more readily.
+# Per funnel: a real shop's rare carts still come several to an order.
+CART_MOMENTUM: Final[dict[str, float]] = {"mix": 1.0, "retail": 8.0}
 
 # ---- the store's clock ----
 MS_PER_MINUTE: Final[int] = 60_000
