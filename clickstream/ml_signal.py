@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .columns import NO_ORDER, EventColumns
+from .limits import DEFAULT_FUNNEL
 from .workers.model import CART, INTERACTION_TYPES, MAX_SESSION_MS, PURCHASE, VIEW
 
 TRAIN_SHARE = 0.8
@@ -60,7 +61,7 @@ class ProductFacts:
 
 @dataclass
 class SignalFigures:
-    funnel: str  # the model's funnel ("default" for a model without one)
+    funnel: str  # the model's funnel (mix or retail)
     hit_tested: dict[str, int]  # "view"/"purchase": test events whose user has train history
     hit_popular: dict[str, float]  # hit-rate@10 of the train period's 10 most viewed products
     hit_taste: dict[str, float]  # hit-rate@10 of the user's taste (train categories x popularity)
@@ -330,7 +331,8 @@ def funnel_rates(c: EventColumns, ended: np.ndarray) -> tuple[float, float]:
     return _rate((whole & bought).sum(), whole.sum()), _rate((whole & carted & ~bought).sum(), (whole & carted).sum())
 
 
-def measure_signal(c: EventColumns, facts: ProductFacts, funnel: str = "default", seed: int = 0) -> SignalFigures:
+def measure_signal(c: EventColumns, facts: ProductFacts, funnel: str = DEFAULT_FUNNEL,
+                   seed: int = 0) -> SignalFigures:
     """Every figure of the section on the events `c`; `seed` seeds the shuffle of the co-view baseline."""
     n_products = facts.n_products
     train, ended = split_by_time(c.time_ms), ended_sessions(c)

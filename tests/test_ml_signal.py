@@ -360,25 +360,15 @@ def test_the_columns_take_an_order_id_when_events_carry_one() -> None:
     assert c.time_ms[0] == np.datetime64("2026-01-01T00:00:02.095", "ms").astype(np.int64)
 
 
-def test_a_funnel_the_model_does_not_have_is_a_config_error() -> None:
-    if "funnel" in {f.name for f in dataclasses.fields(ModelConfig)}:
-        retail = model_config(7, 1000, 100, "retail")
-        assert dataclasses.asdict(retail)["funnel"] == "retail"
-        with pytest.raises(ConfigError):
-            model_config(7, 1000, 100, "no-such-funnel")
-    else:
-        with pytest.raises(ConfigError, match="no field 'funnel'"):
-            model_config(7, 1000, 100, "retail")
-    assert model_config(7, 1000, 100, None) == ModelConfig(7, 1000, 100)
-
-
-def test_report_funnel_flag_fails_clearly_while_the_model_has_one_funnel(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_funnel_the_model_does_not_have_is_a_config_error(capsys: pytest.CaptureFixture[str]) -> None:
     from clickstream.cli import main
 
-    if "funnel" in {f.name for f in dataclasses.fields(ModelConfig)}:
-        pytest.skip("the model has funnels: --funnel retail is a valid flag")
-    assert main(["report", "--events", "100", "--funnel", "retail"]) == 2
-    assert "--funnel retail" in capsys.readouterr().err
+    assert model_config(7, 1000, 100, "retail").funnel == "retail"
+    assert model_config(7, 1000, 100, None) == ModelConfig(7, 1000, 100)
+    with pytest.raises(ConfigError):
+        model_config(7, 1000, 100, "no-such-funnel")
+    assert main(["report", "--events", "100", "--funnel", "shop"]) == 2
+    assert "--funnel shop" in capsys.readouterr().err
 
 
 def test_the_report_prints_the_section_for_ml_use() -> None:
@@ -388,5 +378,7 @@ def test_the_report_prints_the_section_for_ml_use() -> None:
     config = ModelConfig(seed=3, max_users=2_000, max_products=500)
     figures = measure(EventGenerator(config), 20_000)
     text = format_report(figures, None, config)
-    assert "For ML use (train: first 80% of event time" in text and "funnel default" in text
-    assert figures.signal is not None and f"For ML use: {len(signal_failed_rows(figures.signal))} FAILED" in text
+    assert "For ML use (train: first 80% of event time" in text and "funnel mix" in text
+    failed = signal_failed_rows(figures.signal) if figures.signal is not None else None
+    assert failed is not None and (f"For ML use: {len(failed)} FAILED" in text if failed else
+                                   "For ML use: every floor met." in text)
