@@ -52,7 +52,7 @@ distribution of session lengths (`session_length_pmf`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import ClassVar
 
@@ -89,6 +89,7 @@ ROUNDS = 16  # redraws of a session's user while the drawn one is not active
 # each epoch costs a few hundred numpy calls whatever its size, which dominated one-day epochs of 20k events.
 EPOCH_HOURS = (168, 120, 96, 72, 48, 24, 12, 8, 6, 4, 2)
 EPOCH_TARGET_EVENTS = 200_000  # ~8 MB per cached epoch; a worker keeps three or four
+CHAIN_MARGIN = 1.04  # the chain runs on sessions expected to hold 4 % more events than the budget needs
 E_CHUNK = 256  # epochs whose budgets are computed together (always in the same aligned chunks)
 
 
@@ -208,6 +209,7 @@ class Behaviour:
         self._referrer_table = _lookup_table([r[1] for r in REFERRERS])
         self._class_events = class_events_per_session(catalog.config.funnel)
         self._mean_events = float(funnel.events_per_session.min())  # sizes the first draw: errs on more
+        self._segment_events = funnel.events_per_session  # sizes the chain's runs (_chain_to)
         self._intents = Intents(catalog)
         self._budget_chunks: dict[int, np.ndarray] = {}
         self._cum = np.zeros(1, dtype=np.int64)  # _cum[k] = sum of E(e0 - 1 .. e0 - 2 + k)
@@ -465,9 +467,7 @@ class Behaviour:
         while True:
             sessions = self._draw_sessions(epoch, n_draw)
             sessions |= self._session_context(epoch, sessions)
-            conversion = session_conversion(sessions["profile"], sessions["referrer"])
-            draws = self._event_draws(epoch, sessions["draw"])
-            chain = run_chain(CLASS_SEGMENT[sessions["klass"]], conversion, self._chain, draws)
+            chain = self._chain_to(epoch, sessions, target)
             if target == 0 or int(chain.length.sum()) >= target:
                 break
             if n_draw > 50 * (target + 100):
@@ -477,6 +477,25 @@ class Behaviour:
         kept = chain.length
         final = np.clip(target - (np.cumsum(kept) - kept), 0, kept)
         return _session_major(sessions, chain, final)
+
+    def _chain_to(self, epoch: int, sessions: dict[str, np.ndarray], target: int) -> Chain:
+        """The chain of the first sessions (in draw order) whose events reach `target`, or of all of them; the
+        later sessions get no events. Sessions are independent, so running the chain on a prefix sized by the
+        expected events (and on further runs while short) gives the same events as running it on all."""
+        segment = CLASS_SEGMENT[sessions["klass"]]
+        conversion = session_conversion(sessions["profile"], sessions["referrer"])
+        expected = np.cumsum(self._segment_events[segment])
+        parts: list[tuple[int, Chain]] = []
+        done = total = 0
+        while not parts or (done < segment.size and total < target):
+            # A margin of ~4 standard deviations of the prefix's events: a second run is rare.
+            wanted = (target - total) * CHAIN_MARGIN + 64 + (expected[done - 1] if done else 0.0)
+            stop = min(int(np.searchsorted(expected, wanted)) + 1, segment.size) if total < target else done
+            draws = self._event_draws(epoch, sessions["draw"][done:stop])
+            chain = run_chain(segment[done:stop], conversion[done:stop], self._chain, draws)
+            parts.append((done, chain))
+            done, total = stop, total + int(chain.length.sum())
+        return _joined(parts, segment.size)
 
     # ---- stage 2: the products, carts and orders of each session ----
 
@@ -580,6 +599,19 @@ def _session_major(sessions: dict[str, np.ndarray], chain: Chain, final: np.ndar
     s_fields = {f"s_{name}": value[alive] for name, value in sessions.items()}
     return {**s_fields, **placed, "rank": rank, "step": step,
             "time_ms": s_fields["s_start_ms"][rank] + placed.pop("offset_ms")}
+
+
+def _joined(parts: list[tuple[int, Chain]], sessions: int) -> Chain:
+    """One chain of `sessions` sessions from the chains of consecutive ranges of them, (first, chain) each."""
+    length = np.zeros(sessions, dtype=np.int64)
+    for first, chain in parts:
+        length[first : first + chain.length.size] = chain.length
+    if len(parts) == 1:
+        return replace(parts[0][1], length=length)
+    columns = {name: np.concatenate([getattr(chain, name) for _, chain in parts])
+               for name in ("step", "kind", "page_s", "offset_ms", "quantity")}
+    session = np.concatenate([chain.session + first for first, chain in parts])
+    return Chain(session=session, length=length, **columns)
 
 
 def _about_to_be_carted(kind: np.ndarray, rank: np.ndarray) -> np.ndarray:
