@@ -79,7 +79,7 @@ from .model import (
     WISHLIST,
     ModelConfig,
 )
-from .rng import derive_key, hash_positions, unit
+from .rng import derive_key, hash_positions, hash_words, unit
 from .users import BLOCK, CLASS_SEGMENT, CLASS_SESSIONS_PER_DAY, N_CLASSES, USER_ID_CAPACITY, Users
 
 WINDOW_MS = 30 * MS_PER_MINUTE
@@ -438,12 +438,12 @@ class Behaviour:
     def _session_context(self, epoch: int, sessions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each session's device profile (mostly the user's own), referrer and intent word."""
         counters = (np.uint64(epoch & 0xFFFFF) << np.uint64(28)) | sessions["draw"].astype(np.uint64)
-        word_b = self._hash(1, counters)
+        word_b, word_r, intent_word = hash_words((self._keys[1], self._keys[3], self._keys[6]), counters)
         own_device = unit(word_b, 1) < OWN_DEVICE_SHARE
         anywhere = _draw(self._profile_table, unit(word_b, 2))
         profile = np.where(own_device, self.users.profile(sessions["user"]), anywhere)
-        referrer = _draw(self._referrer_table, unit(self._hash(3, counters), 0))
-        return {"profile": profile.astype(np.int8), "referrer": referrer, "intent_word": self._hash(6, counters)}
+        referrer = _draw(self._referrer_table, unit(word_r, 0))
+        return {"profile": profile.astype(np.int8), "referrer": referrer, "intent_word": intent_word}
 
     def _event_counters(self, epoch: int, draw: np.ndarray, step: np.ndarray | int) -> np.ndarray:
         return ((np.uint64(epoch & 0xFFFFF) << np.uint64(34)) | (draw.astype(np.uint64) << np.uint64(6))
@@ -451,9 +451,12 @@ class Behaviour:
 
     def _event_draws(self, epoch: int, draw: np.ndarray) -> Draws:
         """The chain's two random words per (session, step): hashes of (epoch, draw, step)."""
+        counters = self._event_counters(epoch, draw, 0)
+        keys = (self._keys[2], self._keys[5])
+
         def draws(step: int, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            counters = self._event_counters(epoch, draw[listed], step)
-            return self._hash(2, counters), self._hash(5, counters)
+            word_a, word_b = hash_words(keys, np.take(counters, listed) | np.uint64(step))
+            return word_a, word_b
 
         return draws
 
@@ -542,11 +545,10 @@ class Behaviour:
         intent = intents.session_intent(s_user, user_tier, timing["s_intent_word"])
         focus = np.flatnonzero(kind <= CLICK)
         counters = self._event_counters(epoch, timing["s_draw"][rank[focus]], step[focus])
-        words = (hash_positions(self._product_keys[0], counters), hash_positions(self._product_keys[1], counters),
-                 hash_positions(self._product_keys[2], counters))
+        w1, w2, w3 = hash_words(tuple(self._product_keys), counters)
         of_focus = rank[focus]
         chosen = intents.choose(tuple(part[of_focus] for part in intent), user_tier[of_focus],
-                                _about_to_be_carted(kind, rank)[focus], words)
+                                _about_to_be_carted(kind, rank)[focus], (w1, w2, w3))
         staple = intents.opens_on_staple(intent[0], timing["s_intent_word"])
         opening = focus[(step[focus] == 0) & staple[of_focus]]
         if opening.size:
@@ -582,14 +584,15 @@ class Behaviour:
 def _session_major(sessions: dict[str, np.ndarray], chain: Chain, final: np.ndarray) -> dict[str, np.ndarray]:
     """The kept events (the first `final[s]` of each session s) in session-major order, with the sessions'
     fields under "s_..." for the sessions that kept any."""
-    keep = chain.step < final[chain.session]
+    session = chain.session.astype(np.intp)  # gathers index with intp: numpy's fast path
+    keep = chain.step < final[session]
     alive = np.flatnonzero(final > 0)
-    rank_of = np.full(final.size, -1, dtype=np.int64)
+    rank_of = np.full(final.size, -1, dtype=np.intp)
     rank_of[alive] = np.arange(alive.size)
     lengths = final[alive]
     base = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    position = base[rank_of[chain.session[keep]]] + chain.step[keep]
-    rank = np.repeat(np.arange(alive.size, dtype=np.int32), lengths)
+    position = base[rank_of[session[keep]]] + chain.step[keep]
+    rank = np.repeat(np.arange(alive.size, dtype=np.intp), lengths)
     placed: dict[str, np.ndarray] = {}
     for name in ("kind", "page_s", "offset_ms", "quantity"):
         values = getattr(chain, name)[keep]
