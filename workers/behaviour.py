@@ -90,6 +90,7 @@ ROUNDS = 16  # redraws of a session's user while the drawn one is not active
 EPOCH_HOURS = (168, 120, 96, 72, 48, 24, 12, 8, 6, 4, 2)
 EPOCH_TARGET_EVENTS = 200_000  # ~8 MB per cached epoch; a worker keeps three or four
 CHAIN_MARGIN = 1.04  # the chain runs on sessions expected to hold 4 % more events than the budget needs
+DRAW_MARGIN = 1.06  # an epoch draws 6 % more sessions than the last one needed for its budget
 E_CHUNK = 256  # epochs whose budgets are computed together (always in the same aligned chunks)
 
 
@@ -210,6 +211,7 @@ class Behaviour:
         self._class_events = class_events_per_session(catalog.config.funnel)
         self._mean_events = float(funnel.events_per_session.min())  # sizes the first draw: errs on more
         self._segment_events = funnel.events_per_session  # sizes the chain's runs (_chain_to)
+        self._draws_per_event: float | None = None  # what the last epoch computed needed (_first_draws)
         self._intents = Intents(catalog)
         self._budget_chunks: dict[int, np.ndarray] = {}
         self._cum = np.zeros(1, dtype=np.int64)  # _cum[k] = sum of E(e0 - 1 .. e0 - 2 + k)
@@ -466,7 +468,7 @@ class Behaviour:
         Layout: session-major (each session's events together and in order), sessions in draw order.
         """
         target = self.budget(epoch)
-        n_draw = int(target / self._mean_events * 1.12) + 32 if target else 0
+        n_draw = self._first_draws(target)
         while True:
             sessions = self._draw_sessions(epoch, n_draw)
             sessions |= self._session_context(epoch, sessions)
@@ -479,7 +481,22 @@ class Behaviour:
         # Budget: whole sessions in draw order while they fit, the crossing one truncated.
         kept = chain.length
         final = np.clip(target - (np.cumsum(kept) - kept), 0, kept)
+        used = np.flatnonzero(final)
+        if used.size:
+            self._draws_per_event = (int(sessions["draw"][used[-1]]) + 1) / target
         return _session_major(sessions, chain, final)
+
+    def _first_draws(self, target: int) -> int:
+        """How many draws an epoch starts with: enough for `target` events if its sessions are as long as the
+        shortest segment's (errs on more), or a margin over what the last epoch computed needed. Draws are
+        independent of how many are made (_draw_sessions), so this changes no event, only the work: too few
+        and the epoch draws again with more."""
+        if not target:
+            return 0
+        draws = int(target / self._mean_events * 1.12) + 32
+        if self._draws_per_event is not None:
+            draws = min(draws, int(target * self._draws_per_event * DRAW_MARGIN) + 32)
+        return draws
 
     def _chain_to(self, epoch: int, sessions: dict[str, np.ndarray], target: int) -> Chain:
         """The chain of the first sessions (in draw order) whose events reach `target`, or of all of them; the
