@@ -91,6 +91,7 @@ EPOCH_HOURS = (168, 120, 96, 72, 48, 24, 12, 8, 6, 4, 2)
 EPOCH_TARGET_EVENTS = 200_000  # ~8 MB per cached epoch; a worker keeps three or four
 CHAIN_MARGIN = 1.04  # the chain runs on sessions expected to hold 4 % more events than the budget needs
 DRAW_MARGIN = 1.06  # an epoch draws 6 % more sessions than the last one needed for its budget
+SESSION_FIELDS = ("session_key", "user", "segment", "city", "profile", "referrer")  # Events' fields of a session
 E_CHUNK = 256  # epochs whose budgets are computed together (always in the same aligned chunks)
 
 
@@ -520,6 +521,8 @@ class Behaviour:
     # ---- stage 2: the products, carts and orders of each session ----
 
     def _compute_sessions(self, epoch: int) -> dict[str, np.ndarray]:
+        """The stored fields of the sessions started in `epoch`, session-major: per event, except the
+        SESSION_FIELDS, per session (the epoch gathers them by each event's "rank", its session)."""
         timing = self._timing(epoch)
         if "kind" not in timing:  # only its times were kept (see below): compute it again
             timing = self._compute_timing(epoch)
@@ -537,19 +540,20 @@ class Behaviour:
         session_key = (np.uint64(epoch) << np.uint64(28)) | timing["s_draw"].astype(np.uint64)
         return {
             "time_ms": timing["time_ms"],
-            "session_key": session_key[rank],
+            "rank": rank,
+            "session_key": session_key,
             "session_event_index": (timing["step"] + 1).astype(np.int16),
-            "user": s_user[rank].astype(np.int32),
-            "segment": s_segment[rank],
-            "city": self.users.city(s_user)[rank],
+            "user": s_user.astype(np.int32),
+            "segment": s_segment,
+            "city": self.users.city(s_user),
             "product": products,
             "interaction_type": kind,
             "duration_s": np.where(kind == VIEW, timing["page_s"], 0).astype(np.int16),
             "quantity": quantity,
             "revenue_cents": revenue,
             "order_index": order_index,
-            "profile": timing["s_profile"][rank],
-            "referrer": timing["s_referrer"][rank],
+            "profile": timing["s_profile"],
+            "referrer": timing["s_referrer"],
         }
 
     def _choose_products(self, epoch: int, timing: dict[str, np.ndarray], s_segment: np.ndarray) -> np.ndarray:
@@ -584,7 +588,6 @@ class Behaviour:
         spill = self._session_epoch(epoch - 1)
         t_spill = spill["time_ms"]
         take_spill = np.flatnonzero(t_spill >= low)
-        spill_part = {name: spill[name][take_spill] for name in Events.STORED}  # before `own` may evict it
         own = self._session_epoch(epoch)
         t_own = own["time_ms"]
         take_own = np.flatnonzero((t_own < end) & (t_own >= low))
@@ -595,7 +598,30 @@ class Behaviour:
         key = (rel.astype(np.uint64) << np.uint64(24)) | np.arange(rel.size, dtype=np.uint64)
         key.sort()
         order = (key & np.uint64((1 << 24) - 1)).astype(np.intp)
-        return {name: np.concatenate([spill_part[name], own[name][take_own]])[order] for name in Events.STORED}
+        return _gather_epoch(spill, take_spill, own, take_own, order)
+
+
+def _gather_epoch(spill: dict[str, np.ndarray], take_spill: np.ndarray, own: dict[str, np.ndarray],
+                  take_own: np.ndarray, order: np.ndarray) -> dict[str, np.ndarray]:
+    """Every stored field of [spill[take_spill], own[take_own]] in `order`. Past the last spilled event
+    the order holds only own events: those are gathered straight from `own` (one pass a field, not three)."""
+    n_spill = take_spill.size
+    source = np.concatenate([take_spill, take_own])[order]  # each event's index in its epoch's arrays
+    from_spill = np.flatnonzero(order < n_spill)
+    head = int(from_spill[-1]) + 1 if from_spill.size else 0
+    from_own = np.flatnonzero(order[:head] >= n_spill)
+    event_index = (source[from_spill], source[from_own], source[head:])
+    # A session's fields from its (small, cached) per-session arrays: one random gather of the rank, not six.
+    session_index = tuple(epoch["rank"][i] for epoch, i in zip((spill, own, own), event_index, strict=True))
+    fields: dict[str, np.ndarray] = {}
+    for name in Events.STORED:
+        spill_index, own_index, tail = session_index if name in SESSION_FIELDS else event_index
+        column = np.empty(order.size, dtype=np.result_type(spill[name], own[name]))
+        column[from_spill] = spill[name][spill_index]
+        column[from_own] = own[name][own_index]
+        np.take(own[name], tail, out=column[head:], mode="clip")  # valid indices; "raise" would buffer
+        fields[name] = column
+    return fields
 
 
 def _session_major(sessions: dict[str, np.ndarray], chain: Chain, final: np.ndarray) -> dict[str, np.ndarray]:
