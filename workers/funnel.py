@@ -357,10 +357,10 @@ def _orders_per_session(chain: Chain, segment: np.ndarray) -> np.ndarray:
     return np.bincount(segment[session[first]], minlength=N_SEGMENTS) / sessions
 
 
-@lru_cache(maxsize=1)
 def _sample() -> tuple[np.ndarray, np.ndarray, Draws]:
     """The calibration's sessions: CALIBRATION_SESSIONS per segment, device and referrer by their shares, and
-    fixed random words per (step, session)."""
+    fixed random words per (step, session). Not cached: its 30 MB of words would stay in every process after
+    the calibration (which is), and making them again costs ~20 ms."""
     rng = np.random.default_rng(20261201)
     n = CALIBRATION_SESSIONS * N_SEGMENTS
     segment = np.repeat(np.arange(N_SEGMENTS, dtype=np.int64), CALIBRATION_SESSIONS)
