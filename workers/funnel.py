@@ -140,8 +140,20 @@ class _Words:
 
 
 def _u32(half: np.ndarray) -> np.ndarray:
-    """A uniform in [0, 1) from 32 bits."""
+    """A uniform in [0, 1] from 32 bits (float32 rounds the top few up to 1.0)."""
     return half.astype(np.float32) * _U32
+
+
+def _at_least(chance: np.ndarray | float, size: int) -> np.ndarray:
+    """Per chance c (<= 1), the least 32-bit x with `_u32(x) >= c`: _u32 is monotone, so `x >= _at_least(c)`
+    decides `_u32(x) >= c` (in the comparison's own precision) from the bits, without a float pass."""
+    lo, hi = np.zeros(size, np.int64), np.full(size, 2**32 - 1, np.int64)
+    assert (_u32(hi.astype(np.uint32)) >= chance).all(), "a chance above 1"
+    while (lo < hi).any():
+        mid = (lo + hi) // 2
+        ok = _u32(mid.astype(np.uint32)) >= chance
+        lo, hi = np.where(ok, lo, mid + 1), np.where(ok, mid, hi)
+    return lo.astype(np.uint32)
 
 
 @dataclass
@@ -152,7 +164,7 @@ class _Lanes:
     base: np.ndarray  # int8, segment * 6: row block of the per-(segment, previous type) tables
     key: np.ndarray  # int8, segment * 6 + previous type: row of the per-(segment, previous) tables
     cart_base: np.ndarray  # float32, base P(add_to_cart) x the session's conversion factor
-    view_share: np.ndarray  # float32
+    view_at: np.ndarray  # uint32, _at_least(P(view | a new product)): the least bits of a view
     cart_next: np.ndarray  # float32, P(add_to_cart) at the next event (0 unless a product is in focus)
     items: np.ndarray  # int16, carted items not yet bought
     run: np.ndarray  # int16, purchases still to come in the current checkout
@@ -178,13 +190,15 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
     (0-31), cart quantity and an order item's gap (32-47), view or click (48-63)."""
     n = segment.size
     seg = segment.astype(np.int64)
+    view_at = _at_least(params.view_share.astype(np.float32), N_SEGMENTS)  # as the lanes' float32 compared
     # Narrow types: every step compacts these arrays, and half the bytes is nearly half the time.
     lanes = _Lanes(np.arange(n, dtype=np.int32), (seg * 6).astype(np.int8), (seg * 6 + START).astype(np.int8),
-                   (params.cart[seg] * conversion).astype(np.float32), params.view_share[seg].astype(np.float32),
+                   (params.cart[seg] * conversion).astype(np.float32), view_at[seg],
                    np.zeros(n, np.float32), np.zeros(n, np.int16), np.zeros(n, np.int16), np.zeros(n, np.int32))
     wish_table, checkout_table = (table.astype(np.float32) for table in _tables(params))
     pages, thinks = _time_tables()
-    exit_after = np.append(params.exit_after, 0.0)
+    exit_at = _at_least(np.append(params.exit_after, 0.0), 6)  # per type (and START), as bits
+    bounce_at = _at_least(params.bounce, 1)[0]
     parts: list[tuple[np.ndarray, ...]] = []
     for step in range(MAX_SESSION_EVENTS):
         if lanes.session.size == 0:
@@ -209,8 +223,8 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
         factor = np.where(kind <= CLICK, _DWELL[page_q], _FOCUS_FACTOR[kind_i])
         lanes.cart_next = np.minimum(lanes.cart_base * factor, MAX_CART_CHANCE)
         lanes.key = lanes.base + kind
-        exit_chance = params.bounce if step == 0 else exit_after[kind_i]
-        lanes = lanes.keep((_u32(words.exit) >= exit_chance) | in_order)  # never ends in an order
+        stays = words.exit >= (bounce_at if step == 0 else exit_at[kind_i])
+        lanes = lanes.keep(stays | in_order)  # never ends in an order
     return _chain(parts, n)
 
 
@@ -223,7 +237,7 @@ def _next_kind(lanes: _Lanes, wish_table: np.ndarray, checkout_table: np.ndarray
     checkout = np.minimum(wish + checkout_table[key] * (lanes.items > 0), np.float32(1))
     u = _u32(words.next)
     bucket = (u >= cart).view(np.int8) + (u >= wish).view(np.int8) + (u >= checkout).view(np.int8)
-    clicks = (_u32(words.click) >= lanes.view_share).view(np.int8)
+    clicks = (words.click >= lanes.view_at).view(np.int8)
     return np.asarray(np.where(in_order, np.int8(PURCHASE), _NEW_KIND[(bucket + 4 * clicks).astype(np.intp)]))
 
 
