@@ -157,14 +157,14 @@ class GroupSampler:
                 self.accept[a:b], local = _alias_table(weight[order[a:b]])
                 self.other[a:b] = a + local
         self.n = order.size
+        # Per key, where its draws come from: the group's products, or all of them when it has none.
+        size = np.diff(self.bounds)
+        self._start = np.where(size == 0, 0, self.bounds[:-1])
+        self._size = np.where(size == 0, self.n, size)
 
     def pick(self, key: np.ndarray, u_slot: np.ndarray, u_accept: np.ndarray) -> np.ndarray:
-        start = self.bounds[key]
-        size = self.bounds[key + 1] - start
-        empty = size == 0
-        start = np.where(empty, 0, start)
-        size = np.where(empty, self.n, size)
-        slot = start + (u_slot * size).astype(np.int64)
+        key = np.asarray(key).astype(np.intp, copy=False)
+        slot = self._start[key] + (u_slot * self._size[key]).astype(np.int64)
         slot = np.where(u_accept < self.accept[slot], slot, self.other[slot])
         return np.asarray(self.products[slot])
 

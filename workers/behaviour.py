@@ -51,7 +51,7 @@ Stage 3 (`_compute_epoch`) merges the sessions' events into event-time order.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import ClassVar
 
@@ -78,7 +78,7 @@ from .model import (
     WISHLIST,
     ModelConfig,
 )
-from .rng import derive_key, hash_positions, unit
+from .rng import derive_key, hash_positions, hash_words, unit
 from .users import BLOCK, CLASS_SEGMENT, CLASS_SESSIONS_PER_DAY, N_CLASSES, USER_ID_CAPACITY, Users
 
 WINDOW_MS = 30 * MS_PER_MINUTE
@@ -88,6 +88,9 @@ ROUNDS = 16  # redraws of a session's user while the drawn one is not active
 # each epoch costs a few hundred numpy calls whatever its size, which dominated one-day epochs of 20k events.
 EPOCH_HOURS = (168, 120, 96, 72, 48, 24, 12, 8, 6, 4, 2)
 EPOCH_TARGET_EVENTS = 200_000  # ~8 MB per cached epoch; a worker keeps three or four
+CHAIN_MARGIN = 1.04  # the chain runs on sessions expected to hold 4 % more events than the budget needs
+DRAW_MARGIN = 1.06  # an epoch draws 6 % more sessions than the last one needed for its budget
+SESSION_FIELDS = ("session_key", "user", "segment", "city", "profile", "referrer")  # Events' fields of a session
 E_CHUNK = 256  # epochs whose budgets are computed together (always in the same aligned chunks)
 
 
@@ -207,6 +210,8 @@ class Behaviour:
         self._referrer_table = _lookup_table([r[1] for r in REFERRERS])
         self._class_events = class_events_per_session(catalog.config.funnel)
         self._mean_events = float(funnel.events_per_session.min())  # sizes the first draw: errs on more
+        self._segment_events = funnel.events_per_session  # sizes the chain's runs (_chain_to)
+        self._draws_per_event: float | None = None  # what the last epoch computed needed (_first_draws)
         self._intents = Intents(catalog)
         self._budget_chunks: dict[int, np.ndarray] = {}
         self._cum = np.zeros(1, dtype=np.int64)  # _cum[k] = sum of E(e0 - 1 .. e0 - 2 + k)
@@ -435,12 +440,12 @@ class Behaviour:
     def _session_context(self, epoch: int, sessions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each session's device profile (mostly the user's own), referrer and intent word."""
         counters = (np.uint64(epoch & 0xFFFFF) << np.uint64(28)) | sessions["draw"].astype(np.uint64)
-        word_b = self._hash(1, counters)
+        word_b, word_r, intent_word = hash_words((self._keys[1], self._keys[3], self._keys[6]), counters)
         own_device = unit(word_b, 1) < OWN_DEVICE_SHARE
         anywhere = _draw(self._profile_table, unit(word_b, 2))
         profile = np.where(own_device, self.users.profile(sessions["user"]), anywhere)
-        referrer = _draw(self._referrer_table, unit(self._hash(3, counters), 0))
-        return {"profile": profile.astype(np.int8), "referrer": referrer, "intent_word": self._hash(6, counters)}
+        referrer = _draw(self._referrer_table, unit(word_r, 0))
+        return {"profile": profile.astype(np.int8), "referrer": referrer, "intent_word": intent_word}
 
     def _event_counters(self, epoch: int, draw: np.ndarray, step: np.ndarray | int) -> np.ndarray:
         return ((np.uint64(epoch & 0xFFFFF) << np.uint64(34)) | (draw.astype(np.uint64) << np.uint64(6))
@@ -448,9 +453,12 @@ class Behaviour:
 
     def _event_draws(self, epoch: int, draw: np.ndarray) -> Draws:
         """The chain's two random words per (session, step): hashes of (epoch, draw, step)."""
+        counters = self._event_counters(epoch, draw, 0)
+        keys = (self._keys[2], self._keys[5])
+
         def draws(step: int, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            counters = self._event_counters(epoch, draw[listed], step)
-            return self._hash(2, counters), self._hash(5, counters)
+            word_a, word_b = hash_words(keys, np.take(counters, listed) | np.uint64(step))
+            return word_a, word_b
 
         return draws
 
@@ -460,13 +468,11 @@ class Behaviour:
         Layout: session-major (each session's events together and in order), sessions in draw order.
         """
         target = self.budget(epoch)
-        n_draw = int(target / self._mean_events * 1.12) + 32 if target else 0
+        n_draw = self._first_draws(target)
         while True:
             sessions = self._draw_sessions(epoch, n_draw)
             sessions |= self._session_context(epoch, sessions)
-            conversion = session_conversion(sessions["profile"], sessions["referrer"])
-            draws = self._event_draws(epoch, sessions["draw"])
-            chain = run_chain(CLASS_SEGMENT[sessions["klass"]], conversion, self._chain, draws)
+            chain = self._chain_to(epoch, sessions, target)
             if target == 0 or int(chain.length.sum()) >= target:
                 break
             if n_draw > 50 * (target + 100):
@@ -475,11 +481,47 @@ class Behaviour:
         # Budget: whole sessions in draw order while they fit, the crossing one truncated.
         kept = chain.length
         final = np.clip(target - (np.cumsum(kept) - kept), 0, kept)
+        used = np.flatnonzero(final)
+        if used.size:
+            self._draws_per_event = (int(sessions["draw"][used[-1]]) + 1) / target
         return _session_major(sessions, chain, final)
+
+    def _first_draws(self, target: int) -> int:
+        """How many draws an epoch starts with: enough for `target` events if its sessions are as long as the
+        shortest segment's (errs on more), or a margin over what the last epoch computed needed. Draws are
+        independent of how many are made (_draw_sessions), so this changes no event, only the work: too few
+        and the epoch draws again with more."""
+        if not target:
+            return 0
+        draws = int(target / self._mean_events * 1.12) + 32
+        if self._draws_per_event is not None:
+            draws = min(draws, int(target * self._draws_per_event * DRAW_MARGIN) + 32)
+        return draws
+
+    def _chain_to(self, epoch: int, sessions: dict[str, np.ndarray], target: int) -> Chain:
+        """The chain of the first sessions (in draw order) whose events reach `target`, or of all of them; the
+        later sessions get no events. Sessions are independent, so running the chain on a prefix sized by the
+        expected events (and on further runs while short) gives the same events as running it on all."""
+        segment = CLASS_SEGMENT[sessions["klass"]]
+        conversion = session_conversion(sessions["profile"], sessions["referrer"])
+        expected = np.cumsum(self._segment_events[segment])
+        parts: list[tuple[int, Chain]] = []
+        done = total = 0
+        while not parts or (done < segment.size and total < target):
+            # A margin of ~4 standard deviations of the prefix's events: a second run is rare.
+            wanted = (target - total) * CHAIN_MARGIN + 64 + (expected[done - 1] if done else 0.0)
+            stop = min(int(np.searchsorted(expected, wanted)) + 1, segment.size) if total < target else done
+            draws = self._event_draws(epoch, sessions["draw"][done:stop])
+            chain = run_chain(segment[done:stop], conversion[done:stop], self._chain, draws)
+            parts.append((done, chain))
+            done, total = stop, total + int(chain.length.sum())
+        return _joined(parts, segment.size)
 
     # ---- stage 2: the products, carts and orders of each session ----
 
     def _compute_sessions(self, epoch: int) -> dict[str, np.ndarray]:
+        """The stored fields of the sessions started in `epoch`, session-major: per event, except the
+        SESSION_FIELDS, per session (the epoch gathers them by each event's "rank", its session)."""
         timing = self._timing(epoch)
         if "kind" not in timing:  # only its times were kept (see below): compute it again
             timing = self._compute_timing(epoch)
@@ -497,19 +539,20 @@ class Behaviour:
         session_key = (np.uint64(epoch) << np.uint64(28)) | timing["s_draw"].astype(np.uint64)
         return {
             "time_ms": timing["time_ms"],
-            "session_key": session_key[rank],
+            "rank": rank,
+            "session_key": session_key,
             "session_event_index": (timing["step"] + 1).astype(np.int16),
-            "user": s_user[rank].astype(np.int32),
-            "segment": s_segment[rank],
-            "city": self.users.city(s_user)[rank],
+            "user": s_user.astype(np.int32),
+            "segment": s_segment,
+            "city": self.users.city(s_user),
             "product": products,
             "interaction_type": kind,
             "duration_s": np.where(kind == VIEW, timing["page_s"], 0).astype(np.int16),
             "quantity": quantity,
             "revenue_cents": revenue,
             "order_index": order_index,
-            "profile": timing["s_profile"][rank],
-            "referrer": timing["s_referrer"][rank],
+            "profile": timing["s_profile"],
+            "referrer": timing["s_referrer"],
         }
 
     def _choose_products(self, epoch: int, timing: dict[str, np.ndarray], s_segment: np.ndarray) -> np.ndarray:
@@ -522,17 +565,17 @@ class Behaviour:
         intent = intents.session_intent(s_user, user_tier, timing["s_intent_word"])
         focus = np.flatnonzero(kind <= CLICK)
         counters = self._event_counters(epoch, timing["s_draw"][rank[focus]], step[focus])
-        words = (hash_positions(self._product_keys[0], counters), hash_positions(self._product_keys[1], counters),
-                 hash_positions(self._product_keys[2], counters))
+        w1, w2, w3 = hash_words(tuple(self._product_keys), counters)
         of_focus = rank[focus]
         for_cart = _about_to_be_carted(kind, rank)[focus]
-        chosen = intents.choose(tuple(part[of_focus] for part in intent), user_tier[of_focus], for_cart, words)
+        chosen = intents.choose(tuple(part[of_focus] for part in intent), user_tier[of_focus], for_cart,
+                                (w1, w2, w3))
         staple = intents.opens_on_staple(intent[0], timing["s_intent_word"])
         opening = focus[(step[focus] == 0) & staple[of_focus]]
         if opening.size:
             group = group_of(*(part[rank[opening]] for part in intent))
             chosen[np.searchsorted(focus, opening)] = intents.staple(s_user[rank[opening]], group)
-        intents.follow_similar(chosen, _ordinal_in_session(of_focus), for_cart, words[2])
+        intents.follow_similar(chosen, _ordinal_in_session(of_focus), for_cart, w3)
         products = np.full(rank.size, -1, dtype=np.int32)
         products[focus] = chosen
         return products
@@ -546,7 +589,6 @@ class Behaviour:
         spill = self._session_epoch(epoch - 1)
         t_spill = spill["time_ms"]
         take_spill = np.flatnonzero(t_spill >= low)
-        spill_part = {name: spill[name][take_spill] for name in Events.STORED}  # before `own` may evict it
         own = self._session_epoch(epoch)
         t_own = own["time_ms"]
         take_own = np.flatnonzero((t_own < end) & (t_own >= low))
@@ -557,20 +599,44 @@ class Behaviour:
         key = (rel.astype(np.uint64) << np.uint64(24)) | np.arange(rel.size, dtype=np.uint64)
         key.sort()
         order = (key & np.uint64((1 << 24) - 1)).astype(np.intp)
-        return {name: np.concatenate([spill_part[name], own[name][take_own]])[order] for name in Events.STORED}
+        return _gather_epoch(spill, take_spill, own, take_own, order)
+
+
+def _gather_epoch(spill: dict[str, np.ndarray], take_spill: np.ndarray, own: dict[str, np.ndarray],
+                  take_own: np.ndarray, order: np.ndarray) -> dict[str, np.ndarray]:
+    """Every stored field of [spill[take_spill], own[take_own]] in `order`. Past the last spilled event
+    the order holds only own events: those are gathered straight from `own` (one pass a field, not three)."""
+    n_spill = take_spill.size
+    source = np.concatenate([take_spill, take_own])[order]  # each event's index in its epoch's arrays
+    from_spill = np.flatnonzero(order < n_spill)
+    head = int(from_spill[-1]) + 1 if from_spill.size else 0
+    from_own = np.flatnonzero(order[:head] >= n_spill)
+    event_index = (source[from_spill], source[from_own], source[head:])
+    # A session's fields from its (small, cached) per-session arrays: one random gather of the rank, not six.
+    session_index = tuple(epoch["rank"][i] for epoch, i in zip((spill, own, own), event_index, strict=True))
+    fields: dict[str, np.ndarray] = {}
+    for name in Events.STORED:
+        spill_index, own_index, tail = session_index if name in SESSION_FIELDS else event_index
+        column = np.empty(order.size, dtype=np.result_type(spill[name], own[name]))
+        column[from_spill] = spill[name][spill_index]
+        column[from_own] = own[name][own_index]
+        np.take(own[name], tail, out=column[head:], mode="clip")  # valid indices; "raise" would buffer
+        fields[name] = column
+    return fields
 
 
 def _session_major(sessions: dict[str, np.ndarray], chain: Chain, final: np.ndarray) -> dict[str, np.ndarray]:
     """The kept events (the first `final[s]` of each session s) in session-major order, with the sessions'
     fields under "s_..." for the sessions that kept any."""
-    keep = chain.step < final[chain.session]
+    session = chain.session.astype(np.intp)  # gathers index with intp: numpy's fast path
+    keep = chain.step < final[session]
     alive = np.flatnonzero(final > 0)
-    rank_of = np.full(final.size, -1, dtype=np.int64)
+    rank_of = np.full(final.size, -1, dtype=np.intp)
     rank_of[alive] = np.arange(alive.size)
     lengths = final[alive]
     base = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    position = base[rank_of[chain.session[keep]]] + chain.step[keep]
-    rank = np.repeat(np.arange(alive.size, dtype=np.int32), lengths)
+    position = base[rank_of[session[keep]]] + chain.step[keep]
+    rank = np.repeat(np.arange(alive.size, dtype=np.intp), lengths)
     placed: dict[str, np.ndarray] = {}
     for name in ("kind", "page_s", "offset_ms", "quantity"):
         values = getattr(chain, name)[keep]
@@ -580,6 +646,19 @@ def _session_major(sessions: dict[str, np.ndarray], chain: Chain, final: np.ndar
     s_fields = {f"s_{name}": value[alive] for name, value in sessions.items()}
     return {**s_fields, **placed, "rank": rank, "step": step,
             "time_ms": s_fields["s_start_ms"][rank] + placed.pop("offset_ms")}
+
+
+def _joined(parts: list[tuple[int, Chain]], sessions: int) -> Chain:
+    """One chain of `sessions` sessions from the chains of consecutive ranges of them, (first, chain) each."""
+    length = np.zeros(sessions, dtype=np.int64)
+    for first, chain in parts:
+        length[first : first + chain.length.size] = chain.length
+    if len(parts) == 1:
+        return replace(parts[0][1], length=length)
+    columns = {name: np.concatenate([getattr(chain, name) for _, chain in parts])
+               for name in ("step", "kind", "page_s", "offset_ms", "quantity")}
+    session = np.concatenate([chain.session + first for first, chain in parts])
+    return Chain(session=session, length=length, **columns)
 
 
 def _about_to_be_carted(kind: np.ndarray, rank: np.ndarray) -> np.ndarray:

@@ -118,19 +118,45 @@ class Chain:
 
 
 Draws = Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]]
-_M32 = np.uint64(0xFFFFFFFF)
 _U32 = np.float32(1.0 / 2**32)
-_PAGE_SHIFT = np.uint64(64 - _TIME_LUT_BITS)
 # P(add_to_cart) factor of the time on the page, per page quantile (DWELL_CONVERSION).
 _DWELL = (DWELL_CONVERSION[0] + DWELL_CONVERSION[1] * (np.arange(1 << _TIME_LUT_BITS) + 0.5)
           / (1 << _TIME_LUT_BITS)).astype(np.float32)
 _NEW_KIND = np.array([CART, WISHLIST, PURCHASE, VIEW, CART, WISHLIST, PURCHASE, CLICK], dtype=np.int8)
+# P(add_to_cart) factor at the next event after each type: a view or click takes its page's (_DWELL), a
+# wishlist keeps the product in focus (1), after a cart or a purchase no product is in focus (0).
+_FOCUS_FACTOR = np.array([1, 1, 0, 0, 1], dtype=np.float32)
+# An add_to_cart's items from 5 bits: 1 (22/32), 2 (7/32), 3 (3/32).
+_QUANTITY = np.array([1] * 22 + [2] * 7 + [3] * 3, dtype=np.int8)
+assert np.little_endian, "_Words reads the words' bit fields through little-endian views"
 
 
-def _u32(word: np.ndarray, high: bool) -> np.ndarray:
-    """A uniform in [0, 1) from the low or high 32 bits of each word."""
-    half = word >> np.uint64(32) if high else word & _M32
+class _Words:
+    """The bit fields of a step's two words, as strided views (no shift-and-mask pass each)."""
+
+    def __init__(self, word_a: np.ndarray, word_b: np.ndarray) -> None:
+        self.think = word_a.view(np.uint16)[2::4]  # a, bits 32-47: the think time's quantile
+        self.next = word_a.view(np.uint32)[0::2]  # a, bits 0-31: the next type
+        self.exit = word_b.view(np.uint32)[0::2]  # b, bits 0-31: the exit
+        self.cart = word_b.view(np.uint16)[2::4]  # b, bits 32-47: cart quantity (32-36) and an order item's gap (37-47)
+        self.click = word_b.view(np.uint32)[1::2]  # b, bits 32-63 (48-63 decide): view or click
+
+
+def _u32(half: np.ndarray) -> np.ndarray:
+    """A uniform in [0, 1] from 32 bits (float32 rounds the top few up to 1.0)."""
     return half.astype(np.float32) * _U32
+
+
+def _at_least(chance: np.ndarray | float, size: int) -> np.ndarray:
+    """Per chance c (<= 1), the least 32-bit x with `_u32(x) >= c`: _u32 is monotone, so `x >= _at_least(c)`
+    decides `_u32(x) >= c` (in the comparison's own precision) from the bits, without a float pass."""
+    lo, hi = np.zeros(size, np.int64), np.full(size, 2**32 - 1, np.int64)
+    assert (_u32(hi.astype(np.uint32)) >= chance).all(), "a chance above 1"
+    while (lo < hi).any():
+        mid = (lo + hi) // 2
+        ok = _u32(mid.astype(np.uint32)) >= chance
+        lo, hi = np.where(ok, lo, mid + 1), np.where(ok, mid, hi)
+    return lo.astype(np.uint32)
 
 
 @dataclass
@@ -138,9 +164,10 @@ class _Lanes:
     """The sessions still going, each array in the same (compacted) order."""
 
     session: np.ndarray  # int32, index of the session
-    key: np.ndarray  # int32, segment * 6 + previous type: row of the per-(segment, previous) tables
+    base: np.ndarray  # int8, segment * 6: row block of the per-(segment, previous type) tables
+    key: np.ndarray  # int8, segment * 6 + previous type: row of the per-(segment, previous) tables
     cart_base: np.ndarray  # float32, base P(add_to_cart) x the session's conversion factor
-    view_share: np.ndarray  # float32
+    view_at: np.ndarray  # uint32, _at_least(P(view | a new product)): the least bits of a view
     cart_next: np.ndarray  # float32, P(add_to_cart) at the next event (0 unless a product is in focus)
     items: np.ndarray  # int16, carted items not yet bought
     run: np.ndarray  # int16, purchases still to come in the current checkout
@@ -166,70 +193,72 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
     (0-31), cart quantity and an order item's gap (32-47), view or click (48-63)."""
     n = segment.size
     seg = segment.astype(np.int64)
+    view_at = _at_least(params.view_share.astype(np.float32), N_SEGMENTS)  # as the lanes' float32 compared
     # Narrow types: every step compacts these arrays, and half the bytes is nearly half the time.
-    lanes = _Lanes(np.arange(n, dtype=np.int32), (seg * 6 + START).astype(np.int32),
-                   (params.cart[seg] * conversion).astype(np.float32), params.view_share[seg].astype(np.float32),
+    lanes = _Lanes(np.arange(n, dtype=np.int32), (seg * 6).astype(np.int8), (seg * 6 + START).astype(np.int8),
+                   (params.cart[seg] * conversion).astype(np.float32), view_at[seg],
                    np.zeros(n, np.float32), np.zeros(n, np.int16), np.zeros(n, np.int16), np.zeros(n, np.int32))
     wish_table, checkout_table = (table.astype(np.float32) for table in _tables(params))
     pages, thinks = _time_tables()
-    exit_after = np.append(params.exit_after, 0.0)
+    exit_at = _at_least(np.append(params.exit_after, 0.0), 6)  # per type (and START), as bits
+    bounce_at = _at_least(params.bounce, 1)[0]
     momentum = np.float32(params.cart_momentum)
     parts: list[tuple[np.ndarray, ...]] = []
     for step in range(MAX_SESSION_EVENTS):
         if lanes.session.size == 0:
             break
         word_a, word_b = draws(step, lanes.session)
-        page_index = (word_a >> _PAGE_SHIFT).astype(np.intp)
-        page = pages[page_index]
-        page_ms = page.astype(np.int32) * 1000
+        # Gathers index with intp arrays: numpy's fast path (other index types cost ~50 % more).
+        page_q = word_a.view(np.uint16)[3::4].astype(np.intp)  # bits 48-63: the page's quantile
+        page = pages[page_q]
+        page_ms = np.multiply(page, 1000, dtype=np.int32)
         fits = lanes.clock + page_ms <= MAX_SESSION_MS
         if not fits.all():
-            lanes, word_a, word_b, page_index, page, page_ms = (
-                lanes.keep(fits), word_a[fits], word_b[fits], page_index[fits], page[fits], page_ms[fits])
-        kind = _next_kind(lanes, wish_table, checkout_table, word_a, word_b)
-        quantity = _update_cart(lanes, kind, word_b)
+            lanes, word_a, word_b, page_q, page, page_ms = (
+                lanes.keep(fits), word_a[fits], word_b[fits], page_q[fits], page[fits], page_ms[fits])
+        words = _Words(word_a, word_b)
+        in_order = lanes.run > 0  # an order's next item comes whatever the chances
+        kind = _next_kind(lanes, wish_table, checkout_table, words, in_order)
+        quantity = _update_cart(lanes, kind, words, in_order)
         parts.append((lanes.session, kind, page, lanes.clock, quantity))
-        lanes.clock = lanes.clock + _gap(lanes, page_ms, thinks, word_a, word_b)
-        dwell = _DWELL[page_index]
-        factor = np.where(kind == WISHLIST, np.float32(1), dwell) * np.where(lanes.items > 0, momentum, np.float32(1))
-        cart_next = np.minimum(lanes.cart_base * factor, MAX_CART_CHANCE)
-        lanes.cart_next = np.where((kind <= CLICK) | (kind == WISHLIST), cart_next, np.float32(0))
-        lanes.key = lanes.key - lanes.key % 6 + kind
-        exit_chance = params.bounce if step == 0 else exit_after[kind]
-        ends = (_u32(word_b, False) < exit_chance) & (lanes.run == 0)
-        lanes = lanes.keep(~ends)
+        in_order = lanes.run > 0
+        lanes.clock = lanes.clock + _gap(page_ms, thinks, words, in_order)
+        kind_i = kind.astype(np.intp)
+        factor = np.where(kind <= CLICK, _DWELL[page_q], _FOCUS_FACTOR[kind_i])
+        factor = factor * np.where(lanes.items > 0, momentum, np.float32(1))  # buying mode
+        lanes.cart_next = np.minimum(lanes.cart_base * factor, MAX_CART_CHANCE)
+        lanes.key = lanes.base + kind
+        stays = words.exit >= (bounce_at if step == 0 else exit_at[kind_i])
+        lanes = lanes.keep(stays | in_order)  # never ends in an order
     return _chain(parts, n)
 
 
-def _next_kind(lanes: _Lanes, wish_table: np.ndarray, checkout_table: np.ndarray, word_a: np.ndarray,
-               word_b: np.ndarray) -> np.ndarray:
+def _next_kind(lanes: _Lanes, wish_table: np.ndarray, checkout_table: np.ndarray, words: _Words,
+               in_order: np.ndarray) -> np.ndarray:
     """Each session's next type: add_to_cart, wishlist, checkout (a purchase) or a new product."""
     cart = lanes.cart_next
-    wish = cart + wish_table[lanes.key]
-    checkout = np.minimum(wish + checkout_table[lanes.key] * (lanes.items > 0), np.float32(1))
-    u = _u32(word_a, False)
+    key = lanes.key.astype(np.intp)
+    wish = cart + wish_table[key]
+    checkout = np.minimum(wish + checkout_table[key] * (lanes.items > 0), np.float32(1))
+    u = _u32(words.next)
     bucket = (u >= cart).view(np.int8) + (u >= wish).view(np.int8) + (u >= checkout).view(np.int8)
-    clicks = (_u32(word_b, True) >= lanes.view_share).view(np.int8)
-    kind = _NEW_KIND[bucket + 4 * clicks]
-    return np.where(lanes.run > 0, PURCHASE, kind).astype(np.int8)
+    clicks = (words.click >= lanes.view_at).view(np.int8)
+    return np.asarray(np.where(in_order, np.int8(PURCHASE), _NEW_KIND[(bucket + 4 * clicks).astype(np.intp)]))
 
 
-def _update_cart(lanes: _Lanes, kind: np.ndarray, word_b: np.ndarray) -> np.ndarray:
+def _update_cart(lanes: _Lanes, kind: np.ndarray, words: _Words, in_order: np.ndarray) -> np.ndarray:
     """Items in the cart and purchases still to come after `kind`; returns each add_to_cart's quantity."""
-    starts_order = (kind == PURCHASE) & (lanes.run == 0)
+    starts_order = (kind == PURCHASE) & ~in_order
     carted = kind == CART
-    lanes.run = np.where(starts_order, lanes.items - 1, np.maximum(lanes.run - 1, 0)).astype(np.int16)
-    lanes.items = np.where(starts_order, 0, lanes.items + carted).astype(np.int16)
-    u = ((word_b >> np.uint64(32)) & np.uint64(0x1F)).astype(np.int8)  # 5 bits: 1 (22/32), 2 (7/32), 3 (3/32)
-    return np.where(carted, 1 + (u >= 22) + (u >= 29), 0).astype(np.int8)
+    lanes.run = np.where(starts_order, lanes.items - 1, lanes.run - in_order)
+    lanes.items = np.where(starts_order, np.int16(0), lanes.items + carted)
+    return np.asarray(_QUANTITY[(words.cart & 0x1F).astype(np.intp)] * carted)
 
 
-def _gap(lanes: _Lanes, page_ms: np.ndarray, thinks: np.ndarray, word_a: np.ndarray, word_b: np.ndarray
-         ) -> np.ndarray:
+def _gap(page_ms: np.ndarray, thinks: np.ndarray, words: _Words, in_order: np.ndarray) -> np.ndarray:
     """Time to each session's next event: the page and a think time, or 1-3 s to an order's next item."""
-    think = thinks[((word_a >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.intp)]
-    item_gap = ORDER_ITEM_GAP_MS[0] + ((word_b >> np.uint64(37)) & np.uint64(0x7FF)).astype(np.int32)
-    return np.asarray(np.where(lanes.run > 0, item_gap, page_ms + think))
+    item_gap = (words.cart >> 5) + np.uint16(ORDER_ITEM_GAP_MS[0])  # bits 37-47 of word b
+    return np.asarray(np.where(in_order, item_gap, page_ms + thinks[words.think.astype(np.intp)]))
 
 
 def _chain(parts: list[tuple[np.ndarray, ...]], n: int) -> Chain:
@@ -321,8 +350,8 @@ def _adjust(params: ChainParams, target: np.ndarray, got: np.ndarray) -> ChainPa
 
 
 def _mix(chain: Chain, segment: np.ndarray) -> np.ndarray:
-    counts = np.zeros((N_SEGMENTS, 5))
-    np.add.at(counts, (segment[chain.session], chain.kind), 1)
+    cell = segment[chain.session] * 5 + chain.kind
+    counts = np.bincount(cell, minlength=N_SEGMENTS * 5).reshape(N_SEGMENTS, 5).astype(np.float64)
     return np.asarray(counts / np.maximum(counts.sum(axis=1, keepdims=True), 1))
 
 
@@ -349,10 +378,10 @@ def _orders_per_session(chain: Chain, segment: np.ndarray) -> np.ndarray:
     return np.bincount(segment[session[first]], minlength=N_SEGMENTS) / sessions
 
 
-@lru_cache(maxsize=1)
 def _sample() -> tuple[np.ndarray, np.ndarray, Draws]:
     """The calibration's sessions: CALIBRATION_SESSIONS per segment, device and referrer by their shares, and
-    fixed random words per (step, session)."""
+    fixed random words per (step, session). Not cached: its 30 MB of words would stay in every process after
+    the calibration (which is), and making them again costs ~20 ms."""
     rng = np.random.default_rng(20261201)
     n = CALIBRATION_SESSIONS * N_SEGMENTS
     segment = np.repeat(np.arange(N_SEGMENTS, dtype=np.int64), CALIBRATION_SESSIONS)
@@ -363,6 +392,6 @@ def _sample() -> tuple[np.ndarray, np.ndarray, Draws]:
     words = rng.integers(0, 2**64, size=(MAX_SESSION_EVENTS, 2, n), dtype=np.uint64)
 
     def draws(step: int, sessions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return words[step, 0, sessions], words[step, 1, sessions]
+        return words[step, 0][sessions], words[step, 1][sessions]  # 1-d gathers: numpy's fast path
 
     return segment, session_conversion(profile, referrer), draws

@@ -29,7 +29,7 @@ import numpy as np
 
 from .assortment import SIMILAR_PER_PRODUCT, SUBCATEGORY_SHARES, TIER_SHARES, group_of
 from .catalog import Catalog
-from .model import CATEGORIES, CATEGORY_WEIGHTS, PREFERENCE_SHARE, SEGMENTS
+from .model import CATEGORIES, CATEGORY_WEIGHTS, PREFERENCE_SHARE, SEGMENTS, SUBCATEGORIES_PER_CATEGORY
 from .rng import derive_key, hash_positions, unit
 
 FAVOURITE_SHARE = 0.6
@@ -57,6 +57,12 @@ def _lookup(shares: tuple[float, ...] | list[float]) -> np.ndarray:
 
 def _draw(table: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.asarray(table[(u * _LUT).astype(np.intp)])
+
+
+def _draw_lane(table: np.ndarray, word: np.ndarray, lane: int) -> np.ndarray:
+    """`_draw(table, unit(word, lane))` from the bits: unit's 21 bits times 4096 / 2**21, floored, are its top
+    12 bits (exact in floating point), so no float pass."""
+    return np.asarray(table[((word >> np.uint64(21 * lane + 9)) & np.uint64(_LUT - 1)).astype(np.intp)])
 
 
 class Intents:
@@ -131,10 +137,12 @@ class Intents:
         u_mode = unit(w1, 0)
         elsewhere = u_mode >= SAME_GROUP + SAME_CATEGORY
         moved = u_mode >= SAME_GROUP
-        any_rank = _draw(self._rank, unit(w1, 1))
-        category = np.where(elsewhere, _draw(self._category, unit(w1, 2)), category)
-        subcategory = np.where(moved, self.catalog.subcategory_order[category, any_rank], subcategory)
-        tier = np.where(elsewhere, _draw(self._tier, unit(w3, 0)), tier)
+        any_rank = _draw_lane(self._rank, w1, 1)
+        category = np.where(elsewhere, _draw_lane(self._category, w1, 2), category)
+        # One flat gather: a 2-d fancy index takes numpy's slow path.
+        any_subcategory = self.catalog.subcategory_order.ravel()[category * SUBCATEGORIES_PER_CATEGORY + any_rank]
+        subcategory = np.where(moved, any_subcategory, subcategory)
+        tier = np.where(elsewhere, _draw_lane(self._tier, w3, 0), tier)
         tier = np.where(for_cart & (tier > user_tier) & (unit(w3, 1) < STAY_IN_BUDGET), user_tier, tier)
         group = group_of(category, subcategory, tier)
         u_slot, u_accept = unit(w2, 0), unit(w2, 1)

@@ -20,8 +20,11 @@ _INV_2_21 = 1.0 / (1 << 21)
 
 def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser, vectorised. Bijective on uint64; returns a new array."""
+    return _mix_in_place(x.copy())
+
+
+def _mix_in_place(z: np.ndarray) -> np.ndarray:
     # In-place steps with one scratch array: about twice as fast as the expression form on large blocks.
-    z = x.copy()
     scratch = np.empty_like(z)
     with np.errstate(over="ignore"):
         np.right_shift(z, _S30, out=scratch)
@@ -46,10 +49,14 @@ def derive_key(*parts: int) -> np.uint64:
 
 def hash_positions(key: np.uint64, positions: np.ndarray) -> np.ndarray:
     """One independent 64-bit random word per position (positions as uint64)."""
+    return hash_words((key,), positions)[0]
+
+
+def hash_words(keys: tuple[np.uint64, ...], positions: np.ndarray) -> list[np.ndarray]:
+    """`hash_positions(key, positions)` for each key, sharing the multiply and mixing in place."""
     with np.errstate(over="ignore"):
-        z = positions * _GOLDEN
-    z ^= key
-    return mix64(z)
+        scaled = positions * _GOLDEN
+    return [_mix_in_place(scaled ^ key) for key in keys]
 
 
 def unit(word: np.ndarray, lane: int) -> np.ndarray:
