@@ -407,12 +407,13 @@ def test_health_index_schema_and_test_stream(server: ServerProcess) -> None:
 # The bytes of seeded streams, pinned: a refactor must not change a single one. A change that changes them on
 # purpose updates these digests in the same commit and says why (all three changed when the store's own
 # clock replaced the rate-derived one; the SSE one before that, when SSE streams gained their `end` event;
-# all three when users' countries, cities and devices came from the store's markets and `os` joined the rows).
+# all three when users' countries, cities and devices came from the store's markets and `os` joined the rows;
+# all three when sessions gained intent, checkout orders (`order_id`), product families and the funnel's exits).
 PINNED_SEEDED_STREAMS = {
-    "seed=7&count=20000": "4ef899664df3f7fb93305d3be98c2d7111ac17a4fd694bb8e47897a86ebea371",
+    "seed=7&count=20000": "89ea4b49b86092333fe32446f8c7b50600380f7b665481993f2287f8fdc22ae2",
     "seed=3&shard=2&offset=123456&count=5000&start=2025-06-01T00:00:00Z":
-        "96cb2707d4ad00fb611e137f3a7ff2f9448515c6965f80be050cfaeb658e19b7",
-    "seed=7&count=3000&format=sse": "c4d962f5b385b9a058b1b013cddffb713e120290511be04a64ef7c5dcb06b34a",
+        "81d767135a60e2b6188716657d55b6148f72a687003a5299ec04b1da2a21a6f7",
+    "seed=7&count=3000&format=sse": "4a93732b1d3ae7ef25a85aeb635bd12189e0f0d82f1048f7415da7ec0e81b036",
 }
 
 
