@@ -79,6 +79,7 @@ from .model import (
     ModelConfig,
 )
 from .rng import derive_key, hash_positions, hash_words, unit
+from .shares import SHARE_TABLE_SIZE, draw_by_share, share_table
 from .users import BLOCK, CLASS_SEGMENT, CLASS_SESSIONS_PER_DAY, N_CLASSES, USER_ID_CAPACITY, Users
 
 WINDOW_MS = 30 * MS_PER_MINUTE
@@ -153,21 +154,6 @@ def hour_of_week(time_ms: np.ndarray) -> np.ndarray:
     return ((t // MS_PER_DAY + 3) % 7) * 24 + (t // MS_PER_HOUR) % 24
 
 
-_LUT_SIZE = 1 << 12
-
-
-def _lookup_table(shares: list[float]) -> np.ndarray:
-    """Maps floor(u * 4096) to an index drawn with the given shares (to 1/4096)."""
-    cdf = np.cumsum(np.asarray(shares, dtype=np.float64))
-    cdf /= cdf[-1]
-    centres = (np.arange(_LUT_SIZE) + 0.5) / _LUT_SIZE
-    return np.minimum(np.searchsorted(cdf, centres, side="right"), len(shares) - 1).astype(np.int8)
-
-
-def _draw(table: np.ndarray, u: np.ndarray) -> np.ndarray:
-    return table[(u * _LUT_SIZE).astype(np.intp)]
-
-
 def class_events_per_session(funnel: str) -> np.ndarray:
     """Mean events of a session of each class (its segment's, from the funnel's calibration)."""
     return np.asarray(calibration(funnel).events_per_session[CLASS_SEGMENT])
@@ -206,8 +192,8 @@ class Behaviour:
         self._product_keys = [derive_key(seed, shard, partition, partitions, 0x9D0, word) for word in range(3)]
         funnel = calibration(catalog.config.funnel)
         self._chain = funnel.params
-        self._profile_table = _lookup_table([p[3] for p in DEVICE_PROFILES])
-        self._referrer_table = _lookup_table([r[1] for r in REFERRERS])
+        self._profile_table = share_table([p[3] for p in DEVICE_PROFILES])
+        self._referrer_table = share_table([r[1] for r in REFERRERS])
         self._class_events = class_events_per_session(catalog.config.funnel)
         self._mean_events = float(funnel.events_per_session.min())  # sizes the first draw: errs on more
         self._segment_events = funnel.events_per_session  # sizes the chain's runs (_chain_to)
@@ -387,7 +373,7 @@ class Behaviour:
         user = np.full(n_draw, -1, dtype=np.int64)
         start_ms = np.zeros(n_draw, dtype=np.int64)
         window = np.zeros(n_draw, dtype=np.int64)
-        window_u = (unit(word_a, 1) * _LUT_SIZE).astype(np.int64)
+        window_u = (unit(word_a, 1) * SHARE_TABLE_SIZE).astype(np.int64)
         pending = np.flatnonzero(own_blocks[klass] > 0)
         end = start + self.epoch_ms
         for r in range(ROUNDS):
@@ -404,7 +390,7 @@ class Behaviour:
             # Most rejections are users gone long before the epoch: only those active in it get a start time.
             near = np.flatnonzero((candidate < USER_ID_CAPACITY) & (joined < end) & (leaves > start))
             phase = users.phase_of(life[near])
-            j = phase + PHASES * window_lut[phase * _LUT_SIZE + window_u[pending[near]]]
+            j = phase + PHASES * window_lut[phase * SHARE_TABLE_SIZE + window_u[pending[near]]]
             t = start + j * WINDOW_MS + (unit(word[near], 2) * WINDOW_MS).astype(np.int64)
             inside = (joined[near] <= t) & (t < leaves[near])
             accepted = near[inside]
@@ -425,7 +411,7 @@ class Behaviour:
         per_phase = n_windows // PHASES
         phase_cdf = np.cumsum(window_weight, axis=1)
         phase_cdf /= phase_cdf[:, -1:]
-        centres = (np.arange(_LUT_SIZE) + 0.5) / _LUT_SIZE
+        centres = (np.arange(SHARE_TABLE_SIZE) + 0.5) / SHARE_TABLE_SIZE
         return np.stack([np.minimum(np.searchsorted(cdf, centres, side="right"), per_phase - 1)
                          for cdf in phase_cdf]).ravel()
 
@@ -442,9 +428,9 @@ class Behaviour:
         counters = (np.uint64(epoch & 0xFFFFF) << np.uint64(28)) | sessions["draw"].astype(np.uint64)
         word_b, word_r, intent_word = hash_words((self._keys[1], self._keys[3], self._keys[6]), counters)
         own_device = unit(word_b, 1) < OWN_DEVICE_SHARE
-        anywhere = _draw(self._profile_table, unit(word_b, 2))
+        anywhere = draw_by_share(self._profile_table, unit(word_b, 2))
         profile = np.where(own_device, self.users.profile(sessions["user"]), anywhere)
-        referrer = _draw(self._referrer_table, unit(word_r, 0))
+        referrer = draw_by_share(self._referrer_table, unit(word_r, 0))
         return {"profile": profile.astype(np.int8), "referrer": referrer, "intent_word": intent_word}
 
     def _event_counters(self, epoch: int, draw: np.ndarray, step: np.ndarray | int) -> np.ndarray:

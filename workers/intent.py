@@ -31,6 +31,7 @@ from .assortment import SIMILAR_PER_PRODUCT, SUBCATEGORY_SHARES, TIER_SHARES, gr
 from .catalog import Catalog
 from .model import CATEGORIES, CATEGORY_WEIGHTS, PREFERENCE_SHARE, SEGMENTS, SUBCATEGORIES_PER_CATEGORY
 from .rng import derive_key, hash_positions, unit
+from .shares import SHARE_TABLE_SIZE, draw_by_share, draw_lane, rest_of, share_table
 
 FAVOURITE_SHARE = 0.6
 OWN_TIER_SHARE = 0.75
@@ -44,27 +45,6 @@ USER_TIER_SHARES: dict[str, tuple[float, float, float]] = {
     "casual": (0.6, 0.3, 0.1), "regular": (0.45, 0.4, 0.15), "power": (0.3, 0.45, 0.25),
     "premium": (0.12, 0.38, 0.5),
 }
-_LUT = 1 << 12
-
-
-def _lookup(shares: tuple[float, ...] | list[float]) -> np.ndarray:
-    """Maps floor(u * 4096) to an index drawn with the given shares (to 1/4096)."""
-    cdf = np.cumsum(np.asarray(shares, dtype=np.float64))
-    cdf /= cdf[-1]
-    centres = (np.arange(_LUT) + 0.5) / _LUT
-    return np.minimum(np.searchsorted(cdf, centres, side="right"), len(shares) - 1).astype(np.int8)
-
-
-def _draw(table: np.ndarray, u: np.ndarray) -> np.ndarray:
-    return np.asarray(table[(u * _LUT).astype(np.intp)])
-
-
-def _draw_lane(table: np.ndarray, word: np.ndarray, lane: int) -> np.ndarray:
-    """`_draw(table, unit(word, lane))` from the bits: unit's 21 bits times 4096 / 2**21, floored, are its top
-    12 bits (exact in floating point), so no float pass."""
-    return np.asarray(table[((word >> np.uint64(21 * lane + 9)) & np.uint64(_LUT - 1)).astype(np.intp)])
-
-
 class Intents:
     """Per-user taste and per-session intent of one store, and the products sessions choose."""
 
@@ -72,15 +52,15 @@ class Intents:
         self.catalog = catalog
         seed = catalog.config.seed
         self._k_tier, self._k_taste, self._k_staple = (derive_key(seed, 0x7A57E, p) for p in range(3))
-        self._category = _lookup(list(CATEGORY_WEIGHTS))
-        self._rank = _lookup(SUBCATEGORY_SHARES)
-        self._tier = _lookup(TIER_SHARES)
-        self._user_tier = np.stack([_lookup(USER_TIER_SHARES[s]) for s in SEGMENTS])
+        self._category = share_table(list(CATEGORY_WEIGHTS))
+        self._rank = share_table(SUBCATEGORY_SHARES)
+        self._tier = share_table(TIER_SHARES)
+        self._user_tier = np.stack([share_table(USER_TIER_SHARES[s]) for s in SEGMENTS])
 
     def price_tier(self, user: np.ndarray, segment: np.ndarray) -> np.ndarray:
         """The user's price tier (index into TIERS)."""
         word = hash_positions(self._k_tier, np.asarray(user, dtype=np.uint64))
-        return np.asarray(self._user_tier[segment, (unit(word, 0) * _LUT).astype(np.intp)])
+        return np.asarray(self._user_tier[segment, (unit(word, 0) * SHARE_TABLE_SIZE).astype(np.intp)])
 
     def session_intent(self, user: np.ndarray, user_tier: np.ndarray, word: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,18 +69,18 @@ class Intents:
         u_category = unit(word, 0)
         preferred = u_category < PREFERENCE_SHARE
         slot = np.minimum((u_category / PREFERENCE_SHARE * count).astype(np.int64), 3)
-        other = np.clip((u_category - PREFERENCE_SHARE) / (1 - PREFERENCE_SHARE), 0, 1 - 1e-12)
-        category = np.where(preferred, prefs[np.arange(user.size), slot], _draw(self._category, other))
+        other = rest_of(u_category, PREFERENCE_SHARE)
+        category = np.where(preferred, prefs[np.arange(user.size), slot], draw_by_share(self._category, other))
         category = category.astype(np.int64)
         taste = hash_positions(self._k_taste, (np.asarray(user, np.int64) * 16 + category).astype(np.uint64))
         u_sub = unit(word, 1)
         favourite = u_sub < FAVOURITE_SHARE
-        rank = np.where(favourite, _draw(self._rank, unit(taste, 0)),
-                        _draw(self._rank, np.clip((u_sub - FAVOURITE_SHARE) / (1 - FAVOURITE_SHARE), 0, 1 - 1e-12)))
+        rank = np.where(favourite, draw_by_share(self._rank, unit(taste, 0)),
+                        draw_by_share(self._rank, rest_of(u_sub, FAVOURITE_SHARE)))
         subcategory = self.catalog.subcategory_order[category, rank]
         u_tier = unit(word, 2)
         tier = np.where(u_tier < OWN_TIER_SHARE, user_tier,
-                        _draw(self._tier, np.clip((u_tier - OWN_TIER_SHARE) / (1 - OWN_TIER_SHARE), 0, 1 - 1e-12)))
+                        draw_by_share(self._tier, rest_of(u_tier, OWN_TIER_SHARE)))
         return category, subcategory.astype(np.int64), tier.astype(np.int64)
 
     def opens_on_staple(self, category: np.ndarray, word: np.ndarray) -> np.ndarray:
@@ -137,12 +117,12 @@ class Intents:
         u_mode = unit(w1, 0)
         elsewhere = u_mode >= SAME_GROUP + SAME_CATEGORY
         moved = u_mode >= SAME_GROUP
-        any_rank = _draw_lane(self._rank, w1, 1)
-        category = np.where(elsewhere, _draw_lane(self._category, w1, 2), category)
+        any_rank = draw_lane(self._rank, w1, 1)
+        category = np.where(elsewhere, draw_lane(self._category, w1, 2), category)
         # One flat gather: a 2-d fancy index takes numpy's slow path.
         any_subcategory = self.catalog.subcategory_order.ravel()[category * SUBCATEGORIES_PER_CATEGORY + any_rank]
         subcategory = np.where(moved, any_subcategory, subcategory)
-        tier = np.where(elsewhere, _draw_lane(self._tier, w3, 0), tier)
+        tier = np.where(elsewhere, draw_lane(self._tier, w3, 0), tier)
         tier = np.where(for_cart & (tier > user_tier) & (unit(w3, 1) < STAY_IN_BUDGET), user_tier, tier)
         group = group_of(category, subcategory, tier)
         u_slot, u_accept = unit(w2, 0), unit(w2, 1)
