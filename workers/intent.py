@@ -14,9 +14,10 @@ Products
 After a session's first product, SIMILAR_SHARE of its new products are of the family of the product before
 (its variants, assortment.py: "viewed X, also viewed Y"). Otherwise each new product (a view or a click)
 is in the session's group (category, subcategory, tier) with chance SAME_GROUP, in the same category and
-tier but another subcategory with chance SAME_CATEGORY, else anywhere (a detour). A product the session is about to add to its cart comes from the
-cart table (in stock, rating-weighted: assortment.py) and, when priced above the user's tier, usually at
-the user's tier instead (STAY_IN_BUDGET): what shoppers put in carts is what they can afford.
+tier but another subcategory with chance SAME_CATEGORY, else anywhere (a detour). A product the session
+is about to add to its cart comes from the cart table (in stock, rating-weighted: assortment.py) and, when
+priced above the user's tier, usually at the user's tier instead (STAY_IN_BUDGET): what shoppers put in
+carts is what they can afford.
 Everything is a pure function of the user and of per-session and per-event hash words.
 """
 
