@@ -77,9 +77,10 @@ class Assortment:
                    in_stock, popularity, order)
 
 
-def rating_appeal(rating_tenths: np.ndarray) -> np.ndarray:
-    """How much more a product is carted for its rating: ((rating - 2.5) / 2.5)^3, 4.5 stars ~2.4x 4.0."""
-    return np.asarray(((rating_tenths.astype(np.float64) - 25) / 25) ** 3)
+def cart_weight(popularity: np.ndarray, rating_tenths: np.ndarray, in_stock: np.ndarray) -> np.ndarray:
+    """How likely each product is to be the one carted: popularity x the rating's appeal ((rating - 2.5) /
+    2.5)^3, so 4.5 stars is carted ~2.4x as readily as 4.0; 0 when out of stock."""
+    return np.asarray(popularity * ((rating_tenths.astype(np.float64) - 25) / 25) ** 3 * in_stock)
 
 
 def _prices(rng: np.random.Generator, category: np.ndarray, position: np.ndarray) -> np.ndarray:

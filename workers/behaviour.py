@@ -561,7 +561,8 @@ class Behaviour:
         if opening.size:
             group = group_of(*(part[rank[opening]] for part in intent))
             chosen[np.searchsorted(focus, opening)] = intents.staple(s_user[rank[opening]], group)
-        intents.follow_similar(chosen, _ordinal_in_session(of_focus), for_cart, w3)
+        ordinal = (np.arange(of_focus.size) - _firsts(of_focus, s_user.size)[of_focus]).astype(np.int16)
+        intents.follow_similar(chosen, ordinal, for_cart, w3)
         products = np.full(rank.size, -1, dtype=np.int32)
         products[focus] = chosen
         return products
@@ -620,7 +621,7 @@ def _session_major(sessions: dict[str, np.ndarray], chain: Chain, final: np.ndar
     rank_of = np.full(final.size, -1, dtype=np.intp)
     rank_of[alive] = np.arange(alive.size)
     lengths = final[alive]
-    base = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    base = np.cumsum(lengths) - lengths
     position = base[rank_of[session[keep]]] + chain.step[keep]
     rank = np.repeat(np.arange(alive.size, dtype=np.intp), lengths)
     placed: dict[str, np.ndarray] = {}
@@ -686,15 +687,9 @@ def _checkout(kind: np.ndarray, rank: np.ndarray, products: np.ndarray, cart_qua
     return products, quantity, order_index
 
 
-def _ordinal_in_session(session: np.ndarray) -> np.ndarray:
-    """0, 1, 2 ... along each run of equal (sorted) session numbers, int16."""
-    index = np.arange(session.size)
-    starts = np.concatenate([[True], session[1:] != session[:-1]]) if session.size else np.zeros(0, dtype=bool)
-    return np.asarray((index - np.maximum.accumulate(np.where(starts, index, 0))).astype(np.int16))
-
-
 def _firsts(sessions_of: np.ndarray, sessions: int) -> np.ndarray:
-    """For a sorted list of session numbers, where each session's run starts (per session)."""
+    """For a sorted list of session numbers, where each session's run starts in it (per session: the number
+    of entries of the sessions before it)."""
     counts = np.bincount(sessions_of, minlength=sessions)
     return np.asarray(np.cumsum(counts) - counts)
 

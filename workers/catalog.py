@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .assortment import N_GROUPS, TIERS, Assortment, GroupSampler, group_of, rating_appeal, similar_products
+from .assortment import N_GROUPS, TIERS, Assortment, GroupSampler, cart_weight, group_of, similar_products
 from .brands import brand_names, series_name
 from .funnel import MEAN_CART_QUANTITY, calibration
 from .model import (
@@ -113,7 +113,7 @@ class Catalog:
         adjective = rng.integers(0, len(ADJECTIVES), n_products).astype(np.int8)
         group = group_of(products.category, products.subcategory, products.tier)
         similar, family_head = similar_products(group, config.seed)
-        cart_weight = popularity * rating_appeal(products.rating_tenths) * products.in_stock
+        carted = cart_weight(popularity, products.rating_tenths, products.in_stock)
         return cls(
             config=config, cities=cities,
             users=Users(config, cities),
@@ -123,7 +123,7 @@ class Catalog:
             product_rating_tenths=products.rating_tenths, product_review_count=reviews,
             product_in_stock=products.in_stock, product_tags=tags, product_popularity=popularity,
             product_tier=products.tier,
-            browse=GroupSampler(group, popularity, N_GROUPS), carts=GroupSampler(group, cart_weight, N_GROUPS),
+            browse=GroupSampler(group, popularity, N_GROUPS), carts=GroupSampler(group, carted, N_GROUPS),
             subcategory_order=products.subcategory_order, similar=similar,
             names=build_names(config.seed, config.countries) if with_names else None,
         )
@@ -143,9 +143,9 @@ class Catalog:
         from .intent import USER_TIER_SHARES  # intent imports this module
 
         funnel = calibration(self.config.funnel)
-        weight = self.product_popularity * rating_appeal(self.product_rating_tenths) * self.product_in_stock
+        weight = cart_weight(self.product_popularity, self.product_rating_tenths, self.product_in_stock)
         price = np.array([(weight * self.product_price_cents)[self.product_tier == t].sum()
-                          / max(weight[self.product_tier == t].sum(), 1e-12) for t in range(3)])
+                          / max(weight[self.product_tier == t].sum(), 1e-12) for t in range(len(TIERS))])
         tiers = np.array([USER_TIER_SHARES[s] for s in SEGMENTS])
         return np.asarray(funnel.items_per_order * MEAN_CART_QUANTITY * (tiers @ price))
 

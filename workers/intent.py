@@ -45,6 +45,8 @@ USER_TIER_SHARES: dict[str, tuple[float, float, float]] = {
     "casual": (0.6, 0.3, 0.1), "regular": (0.45, 0.4, 0.15), "power": (0.3, 0.45, 0.25),
     "premium": (0.12, 0.38, 0.5),
 }
+
+
 class Intents:
     """Per-user taste and per-session intent of one store, and the products sessions choose."""
 
