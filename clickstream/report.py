@@ -261,90 +261,118 @@ def measure(generator: EventGenerator, events: int, first_seq: int = 0, progress
 def _time_figures(t: np.ndarray, session: np.ndarray, user: np.ndarray, segment: np.ndarray,
                   duration: np.ndarray, index: np.ndarray, kind: np.ndarray) -> dict[str, Any]:
     """The store's clock, measured as a consumer would: from timestamps, session ids and user ids."""
+    sessions = _SessionTable.of(t, session, user, segment, duration, index)
+    head = min(1000, t.size)
+    return {
+        **_gap_figures(t, session, duration),
+        "events_per_session": _quantiles(sessions.size[sessions.complete]),
+        "session_minutes": _quantiles((sessions.last - sessions.first)[sessions.complete] / 60_000),
+        **_user_spacing(sessions),
+        "sessionization_agreement": _sessionization_agreement(t, user, session, sessions.size.size),
+        **_cycle_figures(t),
+        **_user_figures(user, segment, kind, sessions.segment),
+        "steady_start_continuing": float((index[:head] > 1).mean()) if head else 0.0,
+        "steady_later_continuing": float((index > 1).mean()) if head else 0.0,
+        "steady_start_purchases": int((kind[:head] == 3).sum()),
+        "days_covered": float((t.max() - t.min()) / MS_PER_DAY) if t.size else 0.0,
+    }
+
+
+def _gap_figures(t: np.ndarray, session: np.ndarray, duration: np.ndarray) -> dict[str, Any]:
+    """Gaps between consecutive events of a session, and whether each view's page fits in its gap."""
     order = np.lexsort((t, session))
     ts, ss, ds = t[order], session[order], duration[order]
     same = ss[1:] == ss[:-1]
-    gaps = (ts[1:] - ts[:-1])[same]
     view_next = same & (ds[:-1] > 0)
     coherent = float(((ts[1:] - ts[:-1])[view_next] >= ds[:-1][view_next] * 1000).mean()) if view_next.any() else 1.0
+    return {"gap_seconds": _quantiles((ts[1:] - ts[:-1])[same] / 1000), "view_gap_coherence": coherent}
 
-    # Sessions: first and last event, the last page's time included; complete if seen from event 1 and
-    # started more than an hour before the sample's last event (so nothing of it can be cut off).
-    n_sessions = int(session.max()) + 1 if session.size else 0
-    first = np.full(n_sessions, np.iinfo(np.int64).max)
-    last = np.full(n_sessions, np.iinfo(np.int64).min)
-    np.minimum.at(first, session, t)
-    np.maximum.at(last, session, t + duration * 1000)
-    min_index = np.full(n_sessions, 1 << 30)
-    np.minimum.at(min_index, session, index)
-    size = np.bincount(session, minlength=n_sessions)
-    owner = np.zeros(n_sessions, dtype=np.int64)
-    owner[session] = user
-    seg_of_session = np.zeros(n_sessions, dtype=np.int8)
-    seg_of_session[session] = segment
-    complete = (min_index == 1) & (first < t.max() - 3_600_000)
-    minutes = (last - first)[complete] / 60_000
 
-    # One user's sessions in time order: never overlapping, >= 30 min apart.
-    by_user = np.lexsort((first, owner))
-    same_user = owner[by_user][1:] == owner[by_user][:-1]
-    between = (first[by_user][1:] - last[by_user][:-1])[same_user]
-    overlapping = int((between < 0).sum())
+@dataclass
+class _SessionTable:
+    """Per session id: first and last event (the last page's time included), events, user and segment;
+    complete if seen from event 1 and started more than an hour before the sample's last event (so nothing
+    of it can be cut off)."""
 
-    # A consumer's 30-minute sessionization: a new group when the user changes or after 30 min idle.
+    first: np.ndarray
+    last: np.ndarray
+    size: np.ndarray
+    owner: np.ndarray
+    segment: np.ndarray
+    complete: np.ndarray
+
+    @classmethod
+    def of(cls, t: np.ndarray, session: np.ndarray, user: np.ndarray, segment: np.ndarray,
+           duration: np.ndarray, index: np.ndarray) -> _SessionTable:
+        n_sessions = int(session.max()) + 1 if session.size else 0
+        first = np.full(n_sessions, np.iinfo(np.int64).max)
+        last = np.full(n_sessions, np.iinfo(np.int64).min)
+        np.minimum.at(first, session, t)
+        np.maximum.at(last, session, t + duration * 1000)
+        min_index = np.full(n_sessions, 1 << 30)
+        np.minimum.at(min_index, session, index)
+        owner = np.zeros(n_sessions, dtype=np.int64)
+        owner[session] = user
+        seg_of_session = np.zeros(n_sessions, dtype=np.int8)
+        seg_of_session[session] = segment
+        complete = (min_index == 1) & (first < t.max() - 3_600_000)
+        return cls(first, last, np.bincount(session, minlength=n_sessions), owner, seg_of_session, complete)
+
+
+def _user_spacing(sessions: _SessionTable) -> dict[str, Any]:
+    """One user's sessions in time order: never overlapping, >= 30 min apart."""
+    by_user = np.lexsort((sessions.first, sessions.owner))
+    owner = sessions.owner[by_user]
+    between = (sessions.first[by_user][1:] - sessions.last[by_user][:-1])[owner[1:] == owner[:-1]]
+    return {"overlapping_sessions": int((between < 0).sum()),
+            "min_user_gap_minutes": float(between.min() / 60_000) if between.size else float("inf")}
+
+
+def _sessionization_agreement(t: np.ndarray, user: np.ndarray, session: np.ndarray, n_sessions: int) -> float:
+    """A consumer's 30-minute sessionization (a new group when the user changes or after 30 min idle): the
+    share of events whose group holds exactly one session id, that session being in no other group."""
     by_event = np.lexsort((t, user))
     tu, uu, su = t[by_event], user[by_event], session[by_event]
     new_group = np.ones(t.size, dtype=bool)
     new_group[1:] = (uu[1:] != uu[:-1]) | (tu[1:] - tu[:-1] > SESSION_GAP_MS)
     group = np.cumsum(new_group) - 1
-    # A group agrees when it holds exactly one session id and that session is in no other group.
     pairs = np.unique(group * (n_sessions + 1) + su)
     sessions_per_group = np.bincount(pairs // (n_sessions + 1))
     groups_per_session = np.bincount(pairs % (n_sessions + 1), minlength=n_sessions)
     agree = (sessions_per_group[group] == 1) & (groups_per_session[su] == 1)
+    return float(agree.mean()) if agree.size else 1.0
 
+
+def _cycle_figures(t: np.ndarray) -> dict[str, Any]:
+    """The daily and weekly cycles, over whole days only."""
     hours = (t // 3_600_000) % 24
     days = t // MS_PER_DAY
-    whole = (days > days.min()) & (days < days.max())  # whole days only
+    whole = (days > days.min()) & (days < days.max())
     per_hour = np.bincount(hours[whole], minlength=24)
-    weekday = ((days + 3) % 7)[whole]
     day_counts = np.bincount(days[whole] - days.min())
     day_weekday = (np.arange(day_counts.size) + days.min() + 3) % 7
     has_day = day_counts > 0
-    weekend_mean = day_counts[has_day & (day_weekday >= 5)].mean() if (has_day & (day_weekday >= 5)).any() else 0
-    weekday_mean = day_counts[has_day & (day_weekday < 5)].mean() if (has_day & (day_weekday < 5)).any() else 1
-    del weekday
-    weekend_days = int((has_day & (day_weekday >= 5)).sum())
+    weekend, weekday = has_day & (day_weekday >= 5), has_day & (day_weekday < 5)
+    weekend_mean = day_counts[weekend].mean() if weekend.any() else 0
+    weekday_mean = day_counts[weekday].mean() if weekday.any() else 1
+    return {"busiest_quietest_hour": float(per_hour.max() / max(1, per_hour.min())),
+            "weekend_weekday": float(weekend_mean / max(weekday_mean, 1e-9)),
+            "whole_days": int(has_day.sum()), "weekend_days": int(weekend.sum())}
 
+
+def _user_figures(user: np.ndarray, segment: np.ndarray, kind: np.ndarray,
+                  session_segment: np.ndarray) -> dict[str, Any]:
+    """How events spread over users: the top tenth's share, sessions and purchases per user by segment."""
     per_user = np.bincount(user)
     per_user = np.sort(per_user[per_user > 0])[::-1]
     top = per_user[: max(1, per_user.size // 10)].sum() / max(1, per_user.sum())
     sessions_per_user, purchases_per_user = {}, {}
     for k, name in enumerate(SEGMENTS):
         seg_users = np.unique(user[segment == k]).size
-        sessions_per_user[name] = float((seg_of_session == k).sum() / max(1, seg_users))
+        sessions_per_user[name] = float((session_segment == k).sum() / max(1, seg_users))
         purchases_per_user[name] = float(((kind == 3) & (segment == k)).sum() / max(1, seg_users))
-    head = min(1000, t.size)
-    return {
-        "events_per_session": _quantiles(size[complete]),
-        "session_minutes": _quantiles(minutes),
-        "gap_seconds": _quantiles(gaps / 1000),
-        "view_gap_coherence": coherent,
-        "sessionization_agreement": float(agree.mean()) if agree.size else 1.0,
-        "overlapping_sessions": overlapping,
-        "min_user_gap_minutes": float(between.min() / 60_000) if between.size else float("inf"),
-        "busiest_quietest_hour": float(per_hour.max() / max(1, per_hour.min())),
-        "weekend_weekday": float(weekend_mean / max(weekday_mean, 1e-9)),
-        "top10pct_user_share": float(top),
-        "whole_days": int(has_day.sum()),
-        "weekend_days": weekend_days,
-        "segment_sessions_per_user": sessions_per_user,
-        "segment_purchases_per_user": purchases_per_user,
-        "steady_start_continuing": float((index[:head] > 1).mean()) if head else 0.0,
-        "steady_later_continuing": float((index > 1).mean()) if head else 0.0,
-        "steady_start_purchases": int((kind[:head] == 3).sum()),
-        "days_covered": float((t.max() - t.min()) / MS_PER_DAY) if t.size else 0.0,
-    }
+    return {"top10pct_user_share": float(top), "segment_sessions_per_user": sessions_per_user,
+            "segment_purchases_per_user": purchases_per_user}
 
 
 def _order_opened(c: EventColumns) -> np.ndarray:
@@ -417,9 +445,17 @@ def _catalog_inconsistencies(generator: EventGenerator) -> int:
     return int(bad.sum())
 
 
-def _rows(f: Figures, config: ModelConfig) -> list[tuple[str, str, str, bool | None]]:
-    """(figure, target, measured, passed or None for information)."""
-    rows: list[tuple[str, str, str, bool | None]] = []
+Row = tuple[str, str, str, bool | None]  # (figure, target, measured, passed or None for information)
+
+
+def _rows(f: Figures, config: ModelConfig) -> list[Row]:
+    """The report's rows, in the order printed."""
+    return _contract_rows(f, config) + _clock_rows(f) + _user_rows(f) + _lifecycle_rows(f, config)
+
+
+def _contract_rows(f: Figures, config: ModelConfig) -> list[Row]:
+    """Segment shares, interaction mix, prices and the funnel's rules."""
+    rows: list[Row] = []
     for i, seg in enumerate(SEGMENTS):
         share = f.user_segment_share[seg]
         rows.append((f"users in segment {seg}", f"{SEGMENT_WEIGHTS[i]:.0%}", f"{share:.2%}",
@@ -440,6 +476,12 @@ def _rows(f: Figures, config: ModelConfig) -> list[tuple[str, str, str, bool | N
     rows.append(("funnel violations (sessions seen from start)", "0",
                  f"{f.funnel_violations} in {f.funnel_checked_sessions:,} sessions", f.funnel_violations == 0))
     rows.append(("events with wrong revenue/quantity/duration/url", "0", str(f.field_errors), f.field_errors == 0))
+    return rows
+
+
+def _clock_rows(f: Figures) -> list[Row]:
+    """The store's clock: event time, gaps, sessions, sessionization and the cycles."""
+    rows: list[Row] = []
     rows.append(("timestamps in position order", "yes", "yes" if f.timestamps_non_decreasing else "no",
                  f.timestamps_non_decreasing))
     per_2m = f.days_covered * 2_000_000 / max(f.events, 1)
@@ -473,6 +515,12 @@ def _rows(f: Figures, config: ModelConfig) -> list[tuple[str, str, str, bool | N
     else:
         rows.append(("events per weekend day / weekday", "differs (~1.25)", "n/a: needs whole weekend and week days",
                      None))
+    return rows
+
+
+def _user_rows(f: Figures) -> list[Row]:
+    """How events spread over users and segments."""
+    rows: list[Row] = []
     top = f"{f.top10pct_user_share:.1%} (model: {f.model_top10pct_share:.1%})"
     if f.days_covered >= 30:
         rows.append(("top 10% of users' share of events", ">= 50%", top, f.top10pct_user_share >= 0.5))
@@ -489,6 +537,12 @@ def _rows(f: Figures, config: ModelConfig) -> list[tuple[str, str, str, bool | N
     rows.append(("purchases per user seen casual/regular/power/premium", "rising",
                  "/".join(f"{ppu[s]:.2f}" for s in SEGMENTS) + note,
                  ppu["premium"] > ppu["power"] > ppu["casual"] if judged else None))
+    return rows
+
+
+def _lifecycle_rows(f: Figures, config: ModelConfig) -> list[Row]:
+    """A steady start, registration and churn, the catalog's agreement, products seen."""
+    rows: list[Row] = []
     rows.append(("steady start: share of events continuing a session", f"as later ({f.steady_later_continuing:.1%})",
                  f"{f.steady_start_continuing:.1%} of the first 1000",
                  abs(f.steady_start_continuing - f.steady_later_continuing) <= 0.06))
