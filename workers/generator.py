@@ -43,7 +43,8 @@ class EventGenerator:
     def render(self, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
         """Rows for positions first .. first + count - 1, event-time timestamps stamped.
 
-        `out` must come from `new_buffer` (its literal bytes are already in place)."""
+        `out`: any (count, row_bytes) uint8 array (a `new_buffer`, or free slots of a ring); every byte of its
+        rows is written."""
         return self.encoder.encode(self.behaviour.events(first, count), out)
 
     def position_at(self, time_ms: int) -> int:

@@ -76,20 +76,18 @@ def run_producer(spec: ProducerSpec) -> None:
 
 
 def produce(ring: Ring, generator: EventGenerator, spec: ProducerSpec) -> None:
-    buffer = generator.new_buffer(BLOCK_ROWS)
+    """Render blocks straight into the ring's free slots. A block waits until BLOCK_ROWS slots are free (or
+    all the slots up to the end of the ring, where a block is cut short): rendering whatever few slots a
+    fast consumer frees would cost more per row."""
     position = ring.head  # resume where the previous producer of this ring stopped
-    pending = 0  # rows rendered into buffer[offset:] and not yet in the ring
-    offset = 0
     while not ring.closed:
         ring.beat()
         if os.getppid() != spec.parent_pid:
             return
-        if pending == 0:
-            generator.render(position, BLOCK_ROWS, buffer)
-            position += BLOCK_ROWS
-            pending, offset = BLOCK_ROWS, 0
-        count = ring.write(buffer[offset : offset + pending])
-        pending -= count
-        offset += count
-        if count == 0:
+        space = ring.writable(BLOCK_ROWS)
+        if len(space) < min(BLOCK_ROWS, ring.capacity - position % ring.capacity):
             time.sleep(IDLE_SLEEP_S)
+            continue
+        generator.render(position, len(space), space)
+        ring.publish(len(space))
+        position += len(space)

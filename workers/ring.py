@@ -189,23 +189,37 @@ class Ring:
 
     def write(self, rows: np.ndarray) -> int:
         """Producer: append as many of `rows` as fit; returns how many were written."""
+        data = self._data()
+        if rows.ndim != 2 or rows.shape[1] != data.shape[1]:
+            raise ValueError(f"rows must have shape (n, {data.shape[1]})")
+        written = 0
+        while written < len(rows):  # twice at most: up to the end of the slots, then from slot 0
+            space = self.writable(len(rows) - written)
+            if len(space) == 0:
+                break
+            space[:] = rows[written : written + len(space)]
+            self.publish(len(space))
+            written += len(space)
+        return written
+
+    def writable(self, max_rows: int) -> np.ndarray:
+        """Producer: a view of up to `max_rows` free slots at the head, contiguous (so it stops at the end of
+        the slots). The producer renders rows straight into it, then `publish()`es them: a copy of every row
+        from a private buffer into the ring cost ~7 % of a worker's time."""
         if self._words[_CLOSED]:
             raise RingClosed(self.name)
         data = self._data()
-        capacity = len(data)
-        if rows.ndim != 2 or rows.shape[1] != data.shape[1]:
-            raise ValueError(f"rows must have shape (n, {data.shape[1]})")
         head = int(self._words[_HEAD])
-        count = min(len(rows), capacity - (head - int(self._words[_TAIL])))
-        if count <= 0:
-            return 0
-        slot = head % capacity
-        first = min(count, capacity - slot)
-        data[slot : slot + first] = rows[:first]
-        if count > first:
-            data[: count - first] = rows[first:count]
-        self._words[_HEAD] = head + count  # publish after the copy
-        return count
+        free = len(data) - (head - int(self._words[_TAIL]))
+        slot = head % len(data)
+        return data[slot : slot + max(0, min(max_rows, free, len(data) - slot))]
+
+    def publish(self, count: int) -> None:
+        """Producer: make the first `count` rows of the last `writable()` view readable."""
+        head = int(self._words[_HEAD])
+        if not 0 <= count <= len(self._data()) - (head - int(self._words[_TAIL])):
+            raise ValueError(f"cannot publish {count} rows")
+        self._words[_HEAD] = head + count  # after the rows are written: the consumer reads up to head
 
     def peek(self, max_rows: int) -> list[np.ndarray]:
         """Consumer: up to `max_rows` unread rows as views into the ring (two when they wrap), in order.
