@@ -59,6 +59,8 @@ def request_target(base_path: str, stream: SparkStream, first_seq: int, count: i
             "offset": first_seq,
             "count": count,
             "start": stream.start_ms,
+            # Always sent: a server's own FUNNEL setting would otherwise decide the stream.
+            "funnel": stream.funnel,
             "format": fmt,
         }
     )
@@ -146,10 +148,10 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def render_range(stream: SparkStream, first_seq: int, count: int, max_users: int, max_products: int,
-                 schema: pa.Schema) -> pa.Table:
+                 schema: pa.Schema, store_countries: tuple[str, ...] = ()) -> pa.Table:
     """The range's events generated in this process, as a table of `schema` (no JSON on the way).
 
-    `render_arrow_seeded` keeps one generator per (seed, shard, catalog) for the life of the process:
+    `render_arrow_seeded` keeps one generator per (stream, store) for the life of the process:
     building the catalog takes seconds, and Spark reuses Python workers across tasks, so only a worker's
     first task pays it.
     """
@@ -164,6 +166,8 @@ def render_range(stream: SparkStream, first_seq: int, count: int, max_users: int
         start_ms=stream.start_ms,
         max_users=max_users,
         max_products=max_products,
+        funnel=stream.funnel,
+        store_countries=store_countries,
     )
     return conform(pa.Table.from_batches([batch]), schema)
 
@@ -208,6 +212,7 @@ def read_range(
     rows_per_request: int,
     max_users: int,
     max_products: int,
+    store_countries: tuple[str, ...] = (),
     timeout_s: float,
 ) -> Iterator[pa.RecordBatch]:
     """Arrow record batches holding the range's events, in position order, one piece at a time.
@@ -222,7 +227,8 @@ def read_range(
                 table = client.get_table(part.stream, first_seq, count, schema)
                 source = f"{url}{STREAM_PATH}"
             else:
-                table = render_range(part.stream, first_seq, count, max_users, max_products, schema)
+                table = render_range(part.stream, first_seq, count, max_users, max_products, schema,
+                                     store_countries)
                 source = "render_arrow"
             check_positions(table, first_seq, count, source)
             yield from table.to_batches(max_chunksize=SPARK_BATCH_ROWS)

@@ -1,6 +1,6 @@
 """Offsets and offset ranges of a stream read by Spark: the arithmetic behind the Spark source.
 
-Spark reads a seeded stream (`clickstream.definition`: seed, shard, start time) at `rowsPerSecond`: at wall
+Spark reads a seeded stream (`clickstream.definition`: seed, shard, start time, funnel) at `rowsPerSecond`: at wall
 time `now` the positions `0 .. latest - 1` are available, with
 `latest = floor((now_ms - start_ms) * rowsPerSecond / 1000)`. Their timestamps are the store's own event
 time (which runs at rowsPerSecond / the store's events per second times the wall clock). Nothing is asked
@@ -8,9 +8,9 @@ of a server to plan a batch: the latest position is computed from the stream and
 lets Spark build as many reader instances as it likes (driver, executors, after a restart) and have them agree.
 
 An offset is the stream plus the next position to read, as flat JSON:
-`{"seed": 7, "shard": 0, "start_ms": 1700000000000, "rate": 1000, "seq": 12000}`. Spark writes it to the
-checkpoint, so a restarted query keeps the start time it first chose even when the user let it default
-to "now". Nothing here imports pyspark or pyarrow, so it is unit-testable on its own.
+`{"seed": 7, "shard": 0, "start_ms": 1700000000000, "rate": 1000, "funnel": "mix", "seq": 12000}`. Spark
+writes it to the checkpoint, so a restarted query keeps the start time it first chose even when the user
+let it default to "now". Nothing here imports pyspark or pyarrow, so it is unit-testable on its own.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ..definition import StreamDefinition, check_range
-from ..limits import DEFAULT_SEED, MAX_SEED, MAX_SHARD, MAX_UNPACED_COUNT
+from ..limits import DEFAULT_FUNNEL, DEFAULT_SEED, FUNNELS, MAX_SEED, MAX_SHARD, MAX_UNPACED_COUNT
 from ..times import parse_time_ms
+from ..workers.markets import parse_store_countries
 from ..workers.model import ModelConfig
 
 # The site's defaults come from the model itself, so the connector and the server cannot drift apart.
@@ -48,14 +49,15 @@ class SparkStream:
     shard: int
     start_ms: int
     rows_per_second: int
+    funnel: str = DEFAULT_FUNNEL
 
     def __post_init__(self) -> None:
-        self.definition  # noqa: B018  (validates seed, shard and start)
+        self.definition  # noqa: B018  (validates seed, shard, start and funnel)
         check_range("rowsPerSecond", self.rows_per_second, 1, MAX_ROWS_PER_SECOND)
 
     @property
     def definition(self) -> StreamDefinition:
-        return StreamDefinition(self.seed, self.shard, self.start_ms)
+        return StreamDefinition(self.seed, self.shard, self.start_ms, self.funnel)
 
     def latest(self, wall_ms: int) -> int:
         """Number of positions available at `wall_ms` (0 before the start)."""
@@ -75,15 +77,23 @@ def offset_json(stream: SparkStream, seq: int) -> dict[str, Any]:
         "shard": stream.shard,
         "start_ms": stream.start_ms,
         "rate": stream.rows_per_second,
+        "funnel": stream.funnel,
         "seq": seq,
     }
 
 
 def from_offset(offset: Mapping[str, Any]) -> tuple[SparkStream, int]:
-    """The stream and next position stored in an offset."""
+    """The stream and next position stored in an offset.
+
+    Offsets checkpointed before streams had a funnel lack the key: they were read with the default one.
+    """
     try:
         stream = SparkStream(
-            int(offset["seed"]), int(offset["shard"]), int(offset["start_ms"]), int(offset["rate"])
+            int(offset["seed"]),
+            int(offset["shard"]),
+            int(offset["start_ms"]),
+            int(offset["rate"]),
+            str(offset.get("funnel", DEFAULT_FUNNEL)),
         )
         return stream, int(offset["seq"])
     except (KeyError, TypeError, ValueError) as e:
@@ -103,9 +113,12 @@ class SourceOptions:
     shard: int | None = None
     rows_per_second: int | None = None
     start_ms: int | None = None
+    funnel: str | None = None
     num_partitions: int = DEFAULT_PARTITIONS
     max_users: int = DEFAULT_MAX_USERS
     max_products: int = DEFAULT_MAX_PRODUCTS
+    # Empty: every market. Executor mode only: a server generates from its own STORE_COUNTRIES.
+    store_countries: tuple[str, ...] = ()
     rows_per_request: int = DEFAULT_ROWS_PER_REQUEST
     max_rows_per_batch: int | None = None
     starting_offset: str = "earliest"
@@ -119,8 +132,9 @@ class SourceOptions:
         """Validate Spark's option strings (keys are case-insensitive, as everywhere in Spark)."""
         o = {str(k).lower(): str(v) for k, v in options.items()}
         known = {
-            "url", "seed", "shard", "rowspersecond", "starttime", "numpartitions", "maxusers", "maxproducts",
-            "rowsperrequest", "maxrowsperbatch", "startingoffset", "timeoutseconds", "offset", "count", "path",
+            "url", "seed", "shard", "rowspersecond", "starttime", "funnel", "numpartitions", "maxusers",
+            "maxproducts", "storecountries", "rowsperrequest", "maxrowsperbatch", "startingoffset",
+            "timeoutseconds", "offset", "count", "path",
         }  # fmt: skip
         unknown = sorted(set(o) - known)
         if unknown:
@@ -146,15 +160,22 @@ class SourceOptions:
         url = o.get("url") or None
         if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError(f"option url must start with http:// or https://, got {url!r}")
+        if url is not None and "storecountries" in o:
+            raise ValueError(
+                "option storeCountries applies when Spark generates the events (no url); "
+                "a server uses its own STORE_COUNTRIES"
+            )
         return cls(
             url=url.rstrip("/") if url else None,
             seed=integer("seed", 0, MAX_SEED),
             shard=integer("shard", 0, MAX_SHARD),
             rows_per_second=integer("rowspersecond", 1, MAX_ROWS_PER_SECOND),
             start_ms=_start_time(o["starttime"]) if "starttime" in o else None,
+            funnel=_funnel(o["funnel"]) if "funnel" in o else None,
             num_partitions=integer("numpartitions", 1) or DEFAULT_PARTITIONS,
             max_users=integer("maxusers", 1) or DEFAULT_MAX_USERS,
             max_products=integer("maxproducts", 1) or DEFAULT_MAX_PRODUCTS,
+            store_countries=_store_countries(o["storecountries"]) if "storecountries" in o else (),
             rows_per_request=integer("rowsperrequest", 1, MAX_UNPACED_COUNT) or DEFAULT_ROWS_PER_REQUEST,
             max_rows_per_batch=integer("maxrowsperbatch", 1),
             starting_offset=starting,
@@ -170,6 +191,7 @@ class SourceOptions:
             shard=0 if self.shard is None else self.shard,
             start_ms=default_start_ms if self.start_ms is None else self.start_ms,
             rows_per_second=DEFAULT_ROWS_PER_SECOND if self.rows_per_second is None else self.rows_per_second,
+            funnel=DEFAULT_FUNNEL if self.funnel is None else self.funnel,
         )
 
     def check_matches(self, checkpointed: SparkStream) -> None:
@@ -182,6 +204,7 @@ class SourceOptions:
             "shard": (self.shard, checkpointed.shard),
             "rowsPerSecond": (self.rows_per_second, checkpointed.rows_per_second),
             "startTime": (self.start_ms, checkpointed.start_ms),
+            "funnel": (self.funnel, checkpointed.funnel),
         }
         for name, (given, stored) in explicit.items():
             if given is not None and given != stored:
@@ -196,6 +219,20 @@ def _start_time(text: str) -> int:
         return parse_time_ms(text)
     except ValueError as e:
         raise ValueError(f"option startTime must be {e}, got {text!r}") from None
+
+
+def _funnel(text: str) -> str:
+    funnel = text.strip().lower()
+    if funnel not in FUNNELS:
+        raise ValueError(f"option funnel must be one of {', '.join(FUNNELS)}, got {text!r}")
+    return funnel
+
+
+def _store_countries(text: str) -> tuple[str, ...]:
+    try:
+        return parse_store_countries(text)
+    except ValueError as e:
+        raise ValueError(f"option storeCountries must be {e}, got {text!r}") from None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@
               .option("rowsPerSecond", 100_000)
               .load())
 
-Every offset names a position in a stream defined by (seed, shard, startTime, rowsPerSecond), so a
+Every offset names a position in a stream defined by (seed, shard, startTime, rowsPerSecond, funnel), so a
 micro-batch is a pure function of its two offsets: a restarted query continues where its checkpoint
 says, and a replayed batch reads the same events with the same timestamps (see `streams.py`). The
 latest position is computed from the stream and the clock, never asked of a server.
@@ -93,6 +93,7 @@ class RangePartition(InputPartition):
     rows_per_request: int
     max_users: int
     max_products: int
+    store_countries: tuple[str, ...]
     timeout_s: float
 
 
@@ -115,6 +116,7 @@ class _RangeReading:
             rows_per_request=partition.rows_per_request,
             max_users=partition.max_users,
             max_products=partition.max_products,
+            store_countries=partition.store_countries,
             timeout_s=partition.timeout_s,
         )
 
@@ -126,6 +128,7 @@ class _RangeReading:
                 rows_per_request=options.rows_per_request,
                 max_users=options.max_users,
                 max_products=options.max_products,
+                store_countries=options.store_countries,
                 timeout_s=options.timeout_s,
             )
             for r in ranges
@@ -137,7 +140,8 @@ class ClickstreamDataSource(DataSource):
 
     Options (all optional): url, seed (7), shard (0), rowsPerSecond (1000, the event-time rate of the
     stream), startTime (ms or ISO-8601; default: when the query first starts, then kept in the offsets),
-    numPartitions (2), maxUsers (100000) and maxProducts (50000) for executor generation,
+    funnel (mix | retail), numPartitions (2), maxUsers (100000), maxProducts (50000) and storeCountries
+    (every market) for executor generation,
     maxRowsPerBatch (none), startingOffset (earliest | latest | a position), rowsPerRequest (50000),
     timeoutSeconds (60); for `spark.read`: offset (0) and count (default: all events up to now).
     """

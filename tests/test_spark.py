@@ -49,7 +49,7 @@ def test_latest_position_follows_the_clock_and_the_offsets_carry_the_definition(
     assert definition.latest(1_002_000) == 3000
     assert definition.latest(1_002_001) == math.floor(2001 * 1.5)
     offset = offset_json(definition, 42)
-    assert offset == {"seed": 7, "shard": 1, "start_ms": 1_000_000, "rate": 1500, "seq": 42}
+    assert offset == {"seed": 7, "shard": 1, "start_ms": 1_000_000, "rate": 1500, "funnel": "mix", "seq": 42}
     assert from_offset(offset) == (definition, 42)
     # Admission limits, and a clock stepped back never moves the stream backwards.
     assert next_end(definition, 100, 1_002_000) == 3000
@@ -80,6 +80,62 @@ def test_options_parse_and_refuse_to_continue_a_different_stream() -> None:
         SourceOptions.parse({"rowsPerSecnd": "5"})
 
 
+def test_the_funnel_is_part_of_the_checkpointed_stream() -> None:
+    retail = SparkStream(seed=7, shard=0, start_ms=1_000_000, rows_per_second=1000, funnel="retail")
+    offset = offset_json(retail, 42)
+    assert list(offset) == ["seed", "shard", "start_ms", "rate", "funnel", "seq"]
+    assert from_offset(json.loads(json.dumps(offset))) == (retail, 42)
+    # A checkpoint written before streams had a funnel was read with the default one.
+    old = {"seed": 7, "shard": 0, "start_ms": 1_000_000, "rate": 1000, "seq": 42}
+    assert from_offset(old) == (SparkStream(7, 0, 1_000_000, 1000, "mix"), 42)
+    with pytest.raises(ValueError, match="not a clickstream offset"):
+        from_offset({**offset, "funnel": "shop"})
+    assert SourceOptions.parse({"funnel": "Retail"}).stream(default_start_ms=1_000_000) == retail
+    SourceOptions.parse({}).check_matches(retail)  # unset: the checkpoint's funnel
+    with pytest.raises(ValueError, match="funnel=mix differs from the checkpointed stream's funnel=retail"):
+        SourceOptions.parse({"funnel": "mix"}).check_matches(retail)
+
+
+def test_options_name_the_funnel_and_the_store_countries() -> None:
+    options = SourceOptions.parse({"funnel": "retail", "storeCountries": "us, gb,US"})
+    assert (options.funnel, options.store_countries) == ("retail", ("GB", "US"))
+    assert (SourceOptions.parse({}).funnel, SourceOptions.parse({}).store_countries) == (None, ())
+    with pytest.raises(ValueError, match="option funnel must be one of mix, retail, got 'shop'"):
+        SourceOptions.parse({"funnel": "shop"})
+    with pytest.raises(ValueError, match=r"option storeCountries must be ISO country codes among .*unknown: XX"):
+        SourceOptions.parse({"storeCountries": "US,XX"})
+    # A server generates from its own STORE_COUNTRIES: a different set here would go unnoticed.
+    with pytest.raises(ValueError, match=r"storeCountries applies when Spark generates the events \(no url\)"):
+        SourceOptions.parse({"url": "http://127.0.0.1:8000", "storeCountries": "US"})
+    assert SourceOptions.parse({"url": "http://127.0.0.1:8000", "funnel": "retail"}).funnel == "retail"
+
+
+def test_executor_rendering_is_the_servers_store_of_that_funnel_and_those_countries() -> None:
+    pytest.importorskip("pyarrow", reason="pyarrow not installed: pip install -e '.[spark]'")
+    from urllib.parse import parse_qs, urlsplit
+
+    from clickstream.connectors.fetch import parse_ndjson, render_range, request_target
+    from clickstream.workers.arrow import interaction_arrow_schema
+    from clickstream.workers.generator import EventGenerator
+    from clickstream.workers.model import ModelConfig
+
+    stream = SparkStream(seed=5, shard=1, start_ms=DEFAULT_START_MS, rows_per_second=100, funnel="retail")
+    query = parse_qs(urlsplit(request_target("", stream, 200, 3000)).query)
+    assert (query["seed"], query["funnel"]) == (["5"], ["retail"])  # HTTP mode asks the server for it
+
+    schema = interaction_arrow_schema()
+    rendered = render_range(stream, 200, 3000, 2000, 500, schema, store_countries=("DE", "FR"))
+    # What a server with STORE_COUNTRIES=DE,FR answers to seed=5&shard=1&funnel=retail (server/seeded.py).
+    store = ModelConfig(seed=5, max_users=2000, max_products=500, funnel="retail", store_countries=("DE", "FR"))
+    expected = parse_ndjson(EventGenerator(store, 1, DEFAULT_START_MS).render(200, 3000).tobytes(), schema)
+    assert rendered.equals(expected)
+    assert set(rendered.column("country").to_pylist()) == {"DE", "FR"}
+    # The retail funnel has no clicks or wishlists, the default mix has plenty.
+    assert not {"click", "wishlist"} & set(rendered.column("interaction_type").to_pylist())
+    mix = render_range(SparkStream(5, 1, DEFAULT_START_MS, 100), 200, 3000, 2000, 500, schema)
+    assert {"click", "wishlist"} <= set(mix.column("interaction_type").to_pylist())
+
+
 def test_stream_reader_plans_batches_from_offsets_and_the_clock() -> None:
     pytest.importorskip("pyspark", reason="pyspark not installed: pip install -e '.[spark]'")
     from clickstream.connectors.spark import ADMISSION_CONTROL, ClickstreamStreamReader
@@ -88,7 +144,7 @@ def test_stream_reader_plans_batches_from_offsets_and_the_clock() -> None:
     options = SourceOptions.parse({"rowsPerSecond": "1000", "numPartitions": "3", "maxRowsPerBatch": "2500"})
     reader = ClickstreamStreamReader(None, options, clock=lambda: wall[0])  # type: ignore[arg-type]
     start = reader.initialOffset()
-    assert start == {"seed": 7, "shard": 0, "start_ms": 1_000_000, "rate": 1000, "seq": 0}
+    assert start == {"seed": 7, "shard": 0, "start_ms": 1_000_000, "rate": 1000, "funnel": "mix", "seq": 0}
     wall[0] += 10  # 10,000 events later, and a second call still gives the same initial offset
     assert reader.initialOffset() == start
     if ADMISSION_CONTROL:
@@ -125,7 +181,8 @@ def test_http_client_falls_back_to_ndjson_when_the_server_refuses_arrow() -> Non
     from clickstream.workers.generator import render_ndjson
 
     definition = SparkStream(seed=5, shard=1, start_ms=DEFAULT_START_MS, rows_per_second=100)
-    catalog = {"max_users": 2000, "max_products": 500}
+    # Values typed Any: mypy matches a splatted dict against every keyword argument, str ones included.
+    catalog: dict[str, Any] = {"max_users": 2000, "max_products": 500}
     asked: list[str] = []
 
     class NdjsonOnly(BaseHTTPRequestHandler):
@@ -368,9 +425,12 @@ def test_http_mode_streams_every_position_once(spark: Any, server: Any, tmp_path
             .load()
         )
 
-    over_http, generated = batch_read(url=server.url), batch_read()
-    assert over_http.count() == generated.count() == 2000
-    assert over_http.exceptAll(generated).isEmpty() and generated.exceptAll(over_http).isEmpty()
+    for funnel in ("mix", "retail"):
+        over_http, generated = batch_read(url=server.url, funnel=funnel), batch_read(funnel=funnel)
+        assert over_http.count() == generated.count() == 2000
+        assert over_http.exceptAll(generated).isEmpty() and generated.exceptAll(over_http).isEmpty()
+    # The server was asked for the retail funnel, not its own FUNNEL: it has no clicks.
+    assert over_http.where("interaction_type = 'click'").isEmpty()
 
 
 @pytest.mark.spark

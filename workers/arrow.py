@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..limits import DEFAULT_START_MS
+from ..limits import DEFAULT_FUNNEL, DEFAULT_START_MS
 from ..schema import INTERACTION_FIELDS
 from .encode import hex16_digits, order_id_bytes
-from .generator import EventGenerator, cached_generator
-from .model import CATEGORIES, DEVICE_PROFILES, INTERACTION_TYPES, REFERRERS, SEGMENTS, ModelConfig, device_info
+from .generator import EventGenerator, seeded_generator
+from .model import CATEGORIES, DEVICE_PROFILES, INTERACTION_TYPES, REFERRERS, SEGMENTS, device_info
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -188,7 +188,9 @@ def render_arrow(generator: EventGenerator, first_seq: int, count: int) -> pa.Re
 
 
 def render_arrow_seeded(*, seed: int, shard: int, first_seq: int, count: int, start_ms: int = DEFAULT_START_MS,
-                        max_users: int = 100_000, max_products: int = 50_000) -> pa.RecordBatch:
+                        max_users: int = 100_000, max_products: int = 50_000, funnel: str = DEFAULT_FUNNEL,
+                        store_countries: tuple[str, ...] = ()) -> pa.RecordBatch:
     """`render_arrow` of a seeded stream with a per-process cached generator (for Spark executors)."""
-    generator = cached_generator(ModelConfig(seed, max_users, max_products), shard, start_ms)
+    generator = seeded_generator(seed=seed, shard=shard, start_ms=start_ms, max_users=max_users,
+                                 max_products=max_products, funnel=funnel, store_countries=store_countries)
     return render_arrow(generator, first_seq, count)

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..limits import DEFAULT_START_MS, MAX_TIMESTAMP_MS
+from ..limits import DEFAULT_FUNNEL, DEFAULT_START_MS, MAX_TIMESTAMP_MS
 from .behaviour import Behaviour
 from .catalog import Catalog
 from .encode import Encoder
@@ -69,8 +69,18 @@ def cached_generator(config: ModelConfig, shard: int, start_ms: int = DEFAULT_ST
     return EventGenerator(config, shard, start_ms)
 
 
+def seeded_generator(*, seed: int, shard: int, start_ms: int = DEFAULT_START_MS, max_users: int = 100_000,
+                     max_products: int = 50_000, funnel: str = DEFAULT_FUNNEL,
+                     store_countries: tuple[str, ...] = ()) -> EventGenerator:
+    """The per-process cached generator of a seeded stream, from a Spark executor's store options."""
+    config = ModelConfig(seed, max_users, max_products, funnel=funnel, store_countries=store_countries)
+    return cached_generator(config, shard, start_ms)
+
+
 def render_ndjson(*, seed: int, shard: int, first_seq: int, count: int, start_ms: int = DEFAULT_START_MS,
-                  max_users: int = 100_000, max_products: int = 50_000) -> bytes:
+                  max_users: int = 100_000, max_products: int = 50_000, funnel: str = DEFAULT_FUNNEL,
+                  store_countries: tuple[str, ...] = ()) -> bytes:
     """Events first_seq .. first_seq + count - 1 of a seeded stream as NDJSON bytes (for Spark executors)."""
-    generator = cached_generator(ModelConfig(seed, max_users, max_products), shard, start_ms)
+    generator = seeded_generator(seed=seed, shard=shard, start_ms=start_ms, max_users=max_users,
+                                 max_products=max_products, funnel=funnel, store_countries=store_countries)
     return generator.render(first_seq, count).tobytes()
