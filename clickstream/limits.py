@@ -23,6 +23,17 @@ DEFAULT_SEED: Final[int] = 7
 # "retail" public figures of a real shop's log.
 FUNNELS: Final[tuple[str, ...]] = ("mix", "retail")
 DEFAULT_FUNNEL: Final[str] = "mix"
+
+
+def parse_funnel(text: str) -> str:
+    """A funnel's name from a setting or an option (case and spaces ignored); the ValueError says what is
+    allowed, for the caller to put beside the setting's name."""
+    funnel = text.strip().lower()
+    if funnel not in FUNNELS:
+        raise ValueError("one of " + ", ".join(FUNNELS))
+    return funnel
+
+
 # A seeded stream's positions cover this much event time from its start (about 855 million positions
 # of the default store), and never past the year 9999.
 MS_PER_YEAR: Final[int] = 365 * 86_400_000

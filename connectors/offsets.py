@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ..definition import StreamDefinition, check_range
-from ..limits import DEFAULT_FUNNEL, DEFAULT_SEED, FUNNELS, MAX_SEED, MAX_SHARD, MAX_UNPACED_COUNT
+from ..limits import DEFAULT_FUNNEL, DEFAULT_SEED, MAX_SEED, MAX_SHARD, MAX_UNPACED_COUNT, parse_funnel
 from ..times import parse_time_ms
 from ..workers.markets import parse_store_countries
 from ..workers.model import ModelConfig
@@ -222,10 +222,10 @@ def _start_time(text: str) -> int:
 
 
 def _funnel(text: str) -> str:
-    funnel = text.strip().lower()
-    if funnel not in FUNNELS:
-        raise ValueError(f"option funnel must be one of {', '.join(FUNNELS)}, got {text!r}")
-    return funnel
+    try:
+        return parse_funnel(text)
+    except ValueError as e:
+        raise ValueError(f"option funnel must be {e}, got {text!r}") from None
 
 
 def _store_countries(text: str) -> tuple[str, ...]:

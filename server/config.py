@@ -18,7 +18,7 @@ from typing import Any
 
 from ..definition import check_range
 from ..errors import ConfigError
-from ..limits import FUNNELS
+from ..limits import parse_funnel
 from ..parsing import ascii_int
 from ..workers.markets import parse_store_countries
 from ..workers.model import ModelConfig
@@ -124,12 +124,6 @@ def _log_level(text: str) -> str:
     return text.lower()
 
 
-def _funnel(text: str) -> str:
-    if text not in FUNNELS:
-        raise ValueError("one of " + ", ".join(FUNNELS))
-    return text
-
-
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "--host", ("HOST",), "bind address (default 0.0.0.0: every interface)", str),
     Setting("port", "--port", ("PORT",), "port, 0 for any free port (default 8000)", _integer),
@@ -139,7 +133,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.max_products", "--max-products", ("MAX_PRODUCTS",), "products in the store (default 50000)",
             _integer),
     Setting("model.funnel", "--funnel", ("FUNNEL",), "the sessions' funnel: mix (each segment's interaction mix "
-            "table, the default) or retail (a real shop's: 96.7 % views)", _funnel),
+            "table, the default) or retail (a real shop's: 96.7 % views)", parse_funnel),
     Setting("model.store_countries", "--store-countries", ("STORE_COUNTRIES",), "ISO codes of the countries the "
             "store sells in, comma-separated, e.g. US,GB,DE (default: the 37 biggest e-commerce markets)",
             parse_store_countries),
