@@ -40,12 +40,9 @@ class SiteRings:
             if taken == count:
                 break
         self._next = (self._next + 1) % max(1, len(rings))
-        data = bytearray(taken * self.row_bytes)
-        rows = np.frombuffer(data, dtype=np.uint8).reshape(taken, self.row_bytes)
-        start = 0
-        for view in views:  # the one copy out of shared memory
-            rows[start : start + len(view)] = view
-            start += len(view)
+        # The one copy out of shared memory. bytearray.join allocates without zeroing first (bytearray(n)
+        # then a copy wrote every byte twice: ~20 ns a row).
+        data = bytearray().join([view.data for view in views])
         for ring, got in taken_from:
             ring.consume(got)  # the views are not used after this: the producer reuses those slots
         return data, taken
