@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -102,6 +102,27 @@ class ChainParams:
     bounce: float  # P(session ends | its first event)
     cart_momentum: float  # P(add_to_cart) factor while the cart holds items
     checkout_after_cart: float  # P(checkout) factor right after an add_to_cart
+
+    @cached_property
+    def tables(self) -> _ChainTables:
+        """The chain's lookup tables, computed once per params: `_at_least`'s 32-step searches on every
+        `run_chain` call cost ~30 ns/event."""
+        wish, checkout = _tables(self)
+        return _ChainTables(
+            view_at=_at_least(self.view_share.astype(np.float32), N_SEGMENTS),  # as the lanes' float32 compared
+            exit_at=_at_least(np.append(self.exit_after, 0.0), 6), bounce_at=_at_least(self.bounce, 1)[0],
+            wish=wish.astype(np.float32), checkout=checkout.astype(np.float32))
+
+
+@dataclass(frozen=True)
+class _ChainTables:
+    """What `run_chain` looks up, derived from a ChainParams."""
+
+    view_at: np.ndarray  # uint32 per segment: the least bits of a view (see _at_least)
+    exit_at: np.ndarray  # uint32 per type (and START): the least bits of staying
+    bounce_at: np.uint32  # the least bits of staying after the first event
+    wish: np.ndarray  # float32 per (segment, previous type): P(wishlist)
+    checkout: np.ndarray  # float32 per (segment, previous type): P(checkout | items in the cart)
 
 
 @dataclass
@@ -193,15 +214,12 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
     (0-31), cart quantity and an order item's gap (32-47), view or click (48-63)."""
     n = segment.size
     seg = segment.astype(np.int64)
-    view_at = _at_least(params.view_share.astype(np.float32), N_SEGMENTS)  # as the lanes' float32 compared
+    tables = params.tables
     # Narrow types: every step compacts these arrays, and half the bytes is nearly half the time.
     lanes = _Lanes(np.arange(n, dtype=np.int32), (seg * 6).astype(np.int8), (seg * 6 + START).astype(np.int8),
-                   (params.cart[seg] * conversion).astype(np.float32), view_at[seg],
+                   (params.cart[seg] * conversion).astype(np.float32), tables.view_at[seg],
                    np.zeros(n, np.float32), np.zeros(n, np.int16), np.zeros(n, np.int16), np.zeros(n, np.int32))
-    wish_table, checkout_table = (table.astype(np.float32) for table in _tables(params))
     pages, thinks = _time_tables()
-    exit_at = _at_least(np.append(params.exit_after, 0.0), 6)  # per type (and START), as bits
-    bounce_at = _at_least(params.bounce, 1)[0]
     momentum = np.float32(params.cart_momentum)
     parts: list[tuple[np.ndarray, ...]] = []
     for step in range(MAX_SESSION_EVENTS):
@@ -218,7 +236,7 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
                 lanes.keep(fits), word_a[fits], word_b[fits], page_q[fits], page[fits], page_ms[fits])
         words = _Words(word_a, word_b)
         in_order = lanes.run > 0  # an order's next item comes whatever the chances
-        kind = _next_kind(lanes, wish_table, checkout_table, words, in_order)
+        kind = _next_kind(lanes, tables.wish, tables.checkout, words, in_order)
         quantity = _update_cart(lanes, kind, words, in_order)
         parts.append((lanes.session, kind, page, lanes.clock, quantity))
         in_order = lanes.run > 0
@@ -228,7 +246,7 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
         factor = factor * np.where(lanes.items > 0, momentum, np.float32(1))  # buying mode
         lanes.cart_next = np.minimum(lanes.cart_base * factor, MAX_CART_CHANCE)
         lanes.key = lanes.base + kind
-        stays = words.exit >= (bounce_at if step == 0 else exit_at[kind_i])
+        stays = words.exit >= (tables.bounce_at if step == 0 else tables.exit_at[kind_i])
         lanes = lanes.keep(stays | in_order)  # never ends in an order
     return _chain(parts, n)
 
