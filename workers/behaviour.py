@@ -78,7 +78,7 @@ from .model import (
     WISHLIST,
     ModelConfig,
 )
-from .rng import derive_key, hash_positions, hash_words, unit
+from .rng import derive_key, hash_positions, hash_scaled, hash_words, scale, unit
 from .shares import SHARE_TABLE_SIZE, draw_by_share, share_table
 from .users import BLOCK, CLASS_SEGMENT, CLASS_SESSIONS_PER_DAY, N_CLASSES, USER_ID_CAPACITY, Users
 
@@ -439,11 +439,14 @@ class Behaviour:
 
     def _event_draws(self, epoch: int, draw: np.ndarray) -> Draws:
         """The chain's two random words per (session, step): hashes of (epoch, draw, step)."""
-        counters = self._event_counters(epoch, draw, 0)
+        # A step fills the counter's low bits (zero at step 0), so counter + step is counter | step: the
+        # counters are scaled once, not at every step.
+        scaled = scale(self._event_counters(epoch, draw, 0))
+        step_scaled = scale(np.arange(64, dtype=np.uint64))
         keys = (self._keys[2], self._keys[5])
 
         def draws(step: int, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            word_a, word_b = hash_words(keys, np.take(counters, listed) | np.uint64(step))
+            word_a, word_b = hash_scaled(keys, np.take(scaled, listed) + step_scaled[step])
             return word_a, word_b
 
         return draws

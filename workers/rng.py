@@ -24,17 +24,17 @@ def mix64(x: np.ndarray) -> np.ndarray:
 
 
 def _mix_in_place(z: np.ndarray) -> np.ndarray:
-    # In-place steps with one scratch array: about twice as fast as the expression form on large blocks.
+    # In-place steps with one scratch array: about twice as fast as the expression form on large blocks. No
+    # np.errstate: integer array arithmetic wraps without a warning (only numpy scalars warn).
     scratch = np.empty_like(z)
-    with np.errstate(over="ignore"):
-        np.right_shift(z, _S30, out=scratch)
-        z ^= scratch
-        z *= _M1
-        np.right_shift(z, _S27, out=scratch)
-        z ^= scratch
-        z *= _M2
-        np.right_shift(z, _S31, out=scratch)
-        z ^= scratch
+    np.right_shift(z, _S30, out=scratch)
+    z ^= scratch
+    z *= _M1
+    np.right_shift(z, _S27, out=scratch)
+    z ^= scratch
+    z *= _M2
+    np.right_shift(z, _S31, out=scratch)
+    z ^= scratch
     return z
 
 
@@ -42,21 +42,31 @@ def derive_key(*parts: int) -> np.uint64:
     """A 64-bit key from small integers (seed, shard, purpose): each part is mixed in turn."""
     key = np.array([0x243F6A8885A308D3], dtype=np.uint64)
     for part in parts:
-        with np.errstate(over="ignore"):
-            key = mix64(key ^ np.uint64(part & 0xFFFFFFFFFFFFFFFF)) + _GOLDEN
+        key = mix64(key ^ np.uint64(part & 0xFFFFFFFFFFFFFFFF)) + _GOLDEN
     return np.uint64(key[0])
 
 
 def hash_positions(key: np.uint64, positions: np.ndarray) -> np.ndarray:
     """One independent 64-bit random word per position (positions as uint64)."""
-    return hash_words((key,), positions)[0]
+    return _mix_in_place(scale(positions) ^ key)
 
 
 def hash_words(keys: tuple[np.uint64, ...], positions: np.ndarray) -> list[np.ndarray]:
     """`hash_positions(key, positions)` for each key, sharing the multiply and mixing in place."""
-    with np.errstate(over="ignore"):
-        scaled = positions * _GOLDEN
-    return [_mix_in_place(scaled ^ key) for key in keys]
+    return hash_scaled(keys, scale(positions))
+
+
+def scale(positions: np.ndarray) -> np.ndarray:
+    """The positions' first hashing step (positions as uint64): scale(p + d) == scale(p) + scale(d), so a
+    caller adding small offsets to fixed positions can scale once and add the scaled offsets."""
+    return np.asarray(positions * _GOLDEN)
+
+
+def hash_scaled(keys: tuple[np.uint64, ...], scaled: np.ndarray) -> list[np.ndarray]:
+    """`hash_words(keys, positions)` from `scale(positions)`: the keys' words are rows of one array, so the
+    mixing is one set of numpy calls for all keys (per-call overhead is most of a small block's cost)."""
+    z = np.asarray(keys, dtype=np.uint64).reshape((-1,) + (1,) * scaled.ndim) ^ scaled
+    return list(_mix_in_place(z))
 
 
 def unit(word: np.ndarray, lane: int) -> np.ndarray:
