@@ -195,7 +195,11 @@ class _Lanes:
     clock: np.ndarray  # int32, offset of the next event
 
     def keep(self, mask: np.ndarray) -> _Lanes:
-        return _Lanes(**{name: value[mask] for name, value in vars(self).items()})
+        return self.take(np.flatnonzero(mask))
+
+    def take(self, index: np.ndarray) -> _Lanes:
+        # Indices, not the mask, for each array: numpy's boolean indexing of a random mask was ~3x slower.
+        return _Lanes(**{name: value.take(index) for name, value in vars(self).items()})
 
 
 def _tables(p: ChainParams) -> tuple[np.ndarray, np.ndarray]:
@@ -232,8 +236,9 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
         page_ms = np.multiply(page, 1000, dtype=np.int32)
         fits = lanes.clock + page_ms <= MAX_SESSION_MS
         if not fits.all():
+            kept = np.flatnonzero(fits)
             lanes, word_a, word_b, page_q, page, page_ms = (
-                lanes.keep(fits), word_a[fits], word_b[fits], page_q[fits], page[fits], page_ms[fits])
+                lanes.take(kept), *(a.take(kept) for a in (word_a, word_b, page_q, page, page_ms)))
         words = _Words(word_a, word_b)
         in_order = lanes.run > 0  # an order's next item comes whatever the chances
         kind = _next_kind(lanes, tables.wish, tables.checkout, words, in_order)
