@@ -242,7 +242,7 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
         words = _Words(word_a, word_b)
         in_order = lanes.run > 0  # an order's next item comes whatever the chances
         kind = _next_kind(lanes, tables.wish, tables.checkout, words, in_order)
-        quantity = _update_cart(lanes, kind, words, in_order)
+        quantity = _update_cart(lanes, kind, words)
         parts.append((lanes.session, kind, page, lanes.clock, quantity))
         in_order = lanes.run > 0
         lanes.clock = lanes.clock + _gap(page_ms, thinks, words, in_order)
@@ -269,12 +269,15 @@ def _next_kind(lanes: _Lanes, wish_table: np.ndarray, checkout_table: np.ndarray
     return np.asarray(np.where(in_order, np.int8(PURCHASE), _NEW_KIND[(bucket + 4 * clicks).astype(np.intp)]))
 
 
-def _update_cart(lanes: _Lanes, kind: np.ndarray, words: _Words, in_order: np.ndarray) -> np.ndarray:
-    """Items in the cart and purchases still to come after `kind`; returns each add_to_cart's quantity."""
-    starts_order = (kind == PURCHASE) & ~in_order
+def _update_cart(lanes: _Lanes, kind: np.ndarray, words: _Words) -> np.ndarray:
+    """Items in the cart and purchases still to come after `kind`; returns each add_to_cart's quantity.
+    A checkout empties the cart into the order, so the cart is empty while an order runs and no order runs
+    otherwise (run is 0): run + items - 1 is what is left after any purchase, whether it starts the order
+    or not (two passes fewer than telling the two apart)."""
+    bought = kind == PURCHASE
     carted = kind == CART
-    lanes.run = np.where(starts_order, lanes.items - 1, lanes.run - in_order)
-    lanes.items = np.where(starts_order, np.int16(0), lanes.items + carted)
+    lanes.run = np.where(bought, lanes.run + lanes.items - 1, lanes.run)
+    lanes.items = np.where(bought, np.int16(0), lanes.items + carted)
     return np.asarray(_QUANTITY[(words.cart & 0x1F).astype(np.intp)] * carted)
 
 
