@@ -104,10 +104,14 @@ class Intents:
         follows = np.flatnonzero((u < SIMILAR_SHARE) & (ordinal > 0))
         follows = follows[np.argsort(ordinal[follows], kind="stable")]  # a product's predecessor goes first
         bounds = np.searchsorted(ordinal[follows], np.arange(1, int(ordinal.max(initial=0)) + 2))
+        # Gathered once in that order, so each ordinal's pass slices them; one flat gather of the similar
+        # products (a 2-d fancy index takes numpy's slow path).
+        column, free = k[follows], ~for_cart[follows]
+        similar_flat = self.catalog.similar.ravel()
         for a, b in itertools.pairwise(bounds):
             at = follows[a:b]
-            similar = self.catalog.similar[chosen[at - 1], k[at]]
-            usable = ~for_cart[at] | self.catalog.product_in_stock[similar]
+            similar = similar_flat[chosen[at - 1].astype(np.intp) * SIMILAR_PER_PRODUCT + column[a:b]]
+            usable = free[a:b] | self.catalog.product_in_stock[similar]
             chosen[at] = np.where(usable, similar, chosen[at])
 
     def choose(self, intent: tuple[np.ndarray, np.ndarray, np.ndarray], user_tier: np.ndarray,
