@@ -14,8 +14,9 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
-_U21 = np.uint64(0x1FFFFF)
-_INV_2_21 = 1.0 / (1 << 21)
+UNIT_BITS = 21  # unit's resolution
+_U21 = np.uint64((1 << UNIT_BITS) - 1)
+_INV_2_21 = 1.0 / (1 << UNIT_BITS)
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -72,3 +73,8 @@ def hash_scaled(keys: tuple[np.uint64, ...], scaled: np.ndarray) -> list[np.ndar
 def unit(word: np.ndarray, lane: int) -> np.ndarray:
     """A uniform float in [0, 1) from 21 bits of `word`; lane 0, 1 or 2 picks which 21 bits."""
     return ((word >> np.uint64(21 * lane)) & _U21).astype(np.float64) * _INV_2_21
+
+
+def unit_bits(word: np.ndarray, lane: int) -> np.ndarray:
+    """The 21 bits behind `unit(word, lane)`, as int64: unit(word, lane) == unit_bits(word, lane) / 2**21."""
+    return ((word >> np.uint64(UNIT_BITS * lane)) & _U21).astype(np.int64)

@@ -56,7 +56,8 @@ from .model import (
     ModelConfig,
 )
 from .places import City
-from .rng import derive_key, hash_positions, unit
+from .rng import UNIT_BITS, derive_key, hash_positions, unit, unit_bits
+from .shares import UnitSearch
 
 BLOCK = 4000
 # Ids are "u" and 8 digits (encode.py), so at most 10**8 users ever register (a 100,000-user store takes
@@ -118,6 +119,7 @@ class Users:
         self._country_cdf = np.cumsum(shoppers) / shoppers.sum()
         self._country_cities, self._city_cdf = _grouped_cdf(
             self.city_country, np.array([c.population for c in cities], dtype=np.float64))
+        self._country_search, self._city_search = UnitSearch(self._country_cdf), UnitSearch(self._city_cdf)
         self._profile_cdf = np.cumsum([profile_shares(code) for code in self.countries], axis=1)
         self.span_ms = REGISTRATION_END_MS - REGISTRATION_START_MS
         # Each block's slot rotation, looked up rather than hashed per draw (2,500 blocks for 10M users).
@@ -249,14 +251,15 @@ class Users:
         return self._country_of(hash_positions(self._k_place, np.asarray(user, dtype=np.uint64)))
 
     def _country_of(self, place_word: np.ndarray) -> np.ndarray:
-        index = np.searchsorted(self._country_cdf, unit(place_word, 0), side="right")
-        return np.minimum(index, len(self.countries) - 1).astype(np.int64)
+        index = self._country_search(unit_bits(place_word, 0))  # searchsorted(_country_cdf, unit(word, 0))
+        return np.asarray(np.minimum(index, len(self.countries) - 1), dtype=np.int64)
 
     def city(self, user: np.ndarray) -> np.ndarray:
         """Index into the cities: one of the user's country's, by population."""
         word = hash_positions(self._k_place, np.asarray(user, dtype=np.uint64))
-        # The per-country cdfs sit end to end, country k's in (k, k + 1]: one search finds the city.
-        slot = np.searchsorted(self._city_cdf, self._country_of(word) + unit(word, 1), side="right")
+        # The per-country cdfs sit end to end, country k's in (k, k + 1]: one search (of country + unit(word, 1))
+        # finds the city.
+        slot = self._city_search((self._country_of(word) << UNIT_BITS) | unit_bits(word, 1))
         return np.asarray(self._country_cities[slot]).astype(np.int32)
 
     def preferences(self, user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
