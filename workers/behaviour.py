@@ -78,8 +78,8 @@ from .model import (
     WISHLIST,
     ModelConfig,
 )
-from .rng import derive_key, hash_positions, hash_scaled, hash_words, scale, unit
-from .shares import SHARE_TABLE_SIZE, draw_by_share, share_table
+from .rng import derive_key, hash_positions, hash_scaled, hash_words, scale, unit, unit_bits
+from .shares import SHARE_TABLE_SIZE, UnitSearch, draw_by_share, share_table
 from .users import BLOCK, CLASS_SEGMENT, CLASS_SESSIONS_PER_DAY, N_CLASSES, USER_ID_CAPACITY, Users
 
 WINDOW_MS = 30 * MS_PER_MINUTE
@@ -367,7 +367,7 @@ class Behaviour:
         if weights.sum() <= 0:
             return {"draw": draw[:0], "user": draw[:0], "klass": draw[:0], "start_ms": draw[:0]}
         cdf = np.cumsum(weights) / weights.sum()
-        klass = np.minimum(np.searchsorted(cdf, unit(word_a, 0), side="right"), N_CLASSES - 1)
+        klass = np.minimum(UnitSearch(cdf)(unit_bits(word_a, 0)), N_CLASSES - 1)  # searchsorted(cdf, unit(word_a, 0))
         window_lut = self._window_table(start)
         first_own, own_blocks = self._own_blocks(start)
         user = np.full(n_draw, -1, dtype=np.int64)
