@@ -392,13 +392,14 @@ class Behaviour:
             phase = users.phase_of(life[near])
             j = phase + PHASES * window_lut[phase * SHARE_TABLE_SIZE + window_u[pending[near]]]
             t = start + j * WINDOW_MS + (unit(word[near], 2) * WINDOW_MS).astype(np.int64)
-            inside = (joined[near] <= t) & (t < leaves[near])
+            # Indices, not boolean masks, of these random subsets: numpy's boolean indexing is ~3x slower.
+            inside = np.flatnonzero((joined[near] <= t) & (t < leaves[near]))
             accepted = near[inside]
             hit = pending[accepted]
             user[hit], start_ms[hit], window[hit] = candidate[accepted], t[inside], j[inside]
             keep = np.ones(pending.size, dtype=bool)
             keep[accepted] = False
-            pending = pending[keep]
+            pending = pending[np.flatnonzero(keep)]
         valid = _first_per_window(user, window)
         return {"draw": valid, "user": user[valid], "klass": klass[valid], "start_ms": start_ms[valid]}
 
@@ -523,7 +524,7 @@ class Behaviour:
         products = self._choose_products(epoch, timing, s_segment)
         products, quantity, order_index = _checkout(kind, rank, products, timing["quantity"])
         revenue = np.zeros(rank.size, dtype=np.int32)
-        bought = kind == PURCHASE
+        bought = np.flatnonzero(kind == PURCHASE)
         revenue[bought] = self.catalog.product_price_cents[products[bought]] * quantity[bought]
         session_key = (np.uint64(epoch) << np.uint64(28)) | timing["s_draw"].astype(np.uint64)
         return {
