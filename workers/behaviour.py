@@ -557,7 +557,7 @@ class Behaviour:
         counters = self._event_counters(epoch, timing["s_draw"][rank[focus]], step[focus])
         w1, w2, w3 = hash_words(tuple(self._product_keys), counters)
         of_focus = rank[focus]
-        for_cart = _about_to_be_carted(kind, rank)[focus]
+        for_cart = _about_to_be_carted(kind)[focus]
         chosen = intents.choose(tuple(part[of_focus] for part in intent), user_tier[of_focus], for_cart,
                                 (w1, w2, w3))
         staple = intents.opens_on_staple(intent[0], timing["s_intent_word"])
@@ -652,19 +652,18 @@ def _joined(parts: list[tuple[int, Chain]], sessions: int) -> Chain:
     return Chain(session=session, length=length, **columns)
 
 
-def _about_to_be_carted(kind: np.ndarray, rank: np.ndarray) -> np.ndarray:
+def _about_to_be_carted(kind: np.ndarray) -> np.ndarray:
     """Events (session-major) whose product goes into the cart next: the session's next event is an
-    add_to_cart, or a wishlist followed by one."""
-    def following(k: int) -> np.ndarray:
-        later = np.full(kind.size, -1, dtype=np.int8)
-        same = rank[k:] == rank[:-k] if kind.size > k else np.zeros(0, dtype=bool)
-        later[:-k][same] = kind[k:][same]
-        return later
-
+    add_to_cart, or a wishlist followed by one. A session opens on a view or click, so an add_to_cart or a
+    wishlist is never a session's first event: the next event of the same type is the same session's
+    (no session comparison needed)."""
+    carted = np.zeros(kind.size, dtype=bool)
     if kind.size < 2:
-        return np.zeros(kind.size, dtype=bool)
-    first, second = following(1), following(2)
-    return np.asarray((first == CART) | ((first == WISHLIST) & (second == CART)))
+        return carted
+    next_cart = kind[1:] == CART
+    carted[:-1] = next_cart
+    carted[:-2] |= (kind[1:-1] == WISHLIST) & next_cart[1:]
+    return carted
 
 
 def _checkout(kind: np.ndarray, rank: np.ndarray, products: np.ndarray, cart_quantity: np.ndarray
