@@ -584,12 +584,13 @@ class Behaviour:
         t_own = own["time_ms"]
         take_own = np.flatnonzero((t_own < end) & (t_own >= low))
         # Sort key: time within the epoch, then the place in [spill, own] (spill first, then layout order):
-        # unique, so sorting the keys (about twice as fast as argsort) and masking gives the order.
+        # unique, so sorting the keys (about twice as fast as argsort) and masking gives the order. int64 keys
+        # (rel < 2**39): numpy sorts them ~25 % faster than uint64.
         rel = np.concatenate([t_spill[take_spill], t_own[take_own]]) - start
         assert rel.size < 1 << 24, "an epoch must hold fewer than 16M events"
-        key = (rel.astype(np.uint64) << np.uint64(24)) | np.arange(rel.size, dtype=np.uint64)
+        key = (rel.astype(np.int64) << 24) | np.arange(rel.size, dtype=np.int64)
         key.sort()
-        order = (key & np.uint64((1 << 24) - 1)).astype(np.intp)
+        order = np.asarray(key & ((1 << 24) - 1), dtype=np.intp)
         return _gather_epoch(spill, take_spill, own, take_own, order)
 
 
@@ -703,12 +704,13 @@ def _first_per_window(user: np.ndarray, window: np.ndarray) -> np.ndarray:
     `np.unique(..., return_index=True)` does (a stable argsort and a gather), about twice as fast."""
     valid = np.flatnonzero(user >= 0)
     assert user.size < 1 << 24, "draws must fit 24 bits"
-    # user < 10**8 (27 bits), window < 4096 (<= 2048 h of half-hours, 12 bits), draw < 2**24: 63 bits.
-    key = ((user[valid] * 4096 + window[valid]).astype(np.uint64) << np.uint64(24)) | valid.astype(np.uint64)
+    # user < 10**8 (27 bits), window < 4096 (<= 2048 h of half-hours, 12 bits), draw < 2**24: 63 bits, so
+    # int64 keys (numpy sorts them ~25 % faster than uint64).
+    key = ((user[valid] * 4096 + window[valid]).astype(np.int64) << 24) | valid.astype(np.int64)
     key.sort()
-    pair = key >> np.uint64(24)
+    pair = key >> 24
     first = np.ones(key.size, dtype=bool)
     np.not_equal(pair[1:], pair[:-1], out=first[1:])
-    draws = np.asarray((key[first] & np.uint64((1 << 24) - 1)).astype(np.intp))
+    draws = np.asarray(key[first] & ((1 << 24) - 1), dtype=np.intp)
     draws.sort()
     return draws
