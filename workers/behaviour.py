@@ -676,7 +676,7 @@ def _checkout(kind: np.ndarray, rank: np.ndarray, products: np.ndarray, cart_qua
     index = np.arange(kind.size)
     focus = np.maximum.accumulate(np.where(products >= 0, index, 0)) if kind.size else index
     products = products[focus]
-    quantity = np.where(kind == CART, cart_quantity, 0).astype(np.int8)
+    quantity = cart_quantity.astype(np.int8)  # a copy; the chain's quantities are 0 but for add_to_cart
     carts, buys = np.flatnonzero(kind == CART), np.flatnonzero(kind == PURCHASE)
     order_index = np.zeros(kind.size, dtype=np.int8)
     if buys.size:
