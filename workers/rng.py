@@ -8,6 +8,8 @@ inputs give distinct outputs: ids built from it never collide.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -78,3 +80,14 @@ def unit(word: np.ndarray, lane: int) -> np.ndarray:
 def unit_bits(word: np.ndarray, lane: int) -> np.ndarray:
     """The 21 bits behind `unit(word, lane)`, as int64: unit(word, lane) == unit_bits(word, lane) / 2**21."""
     return ((word >> np.uint64(UNIT_BITS * lane)) & _U21).astype(np.int64)
+
+
+def lane_bits(word: np.ndarray, lane: int) -> np.ndarray:
+    """The 21 bits behind `unit(word, lane)`, as uint64 (compare them with `unit_threshold`)."""
+    return np.asarray((word >> np.uint64(UNIT_BITS * lane)) & _U21 if lane else word & _U21)
+
+
+def unit_threshold(share: float) -> np.uint64:
+    """The bits b with `lane_bits(word, lane) >= unit_threshold(share)` are those with unit(word, lane) >= share
+    (and < it, below): b / 2**21 >= share exactly when b >= ceil(share * 2**21). No float pass."""
+    return np.uint64(max(0, math.ceil(share * (1 << UNIT_BITS))))
