@@ -13,9 +13,11 @@ import math
 import numpy as np
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+# The mixer's constants as 0-d arrays: numpy takes ~1 us less per call with them than with scalars, which
+# matters for the chain's many small blocks.
+_M1 = np.array(0xBF58476D1CE4E5B9, dtype=np.uint64)
+_M2 = np.array(0x94D049BB133111EB, dtype=np.uint64)
+_S30, _S27, _S31 = (np.array(shift, dtype=np.uint64) for shift in (30, 27, 31))
 UNIT_BITS = 21  # unit's resolution
 _U21 = np.uint64((1 << UNIT_BITS) - 1)
 _INV_2_21 = 1.0 / (1 << UNIT_BITS)
