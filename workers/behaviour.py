@@ -444,10 +444,10 @@ class Behaviour:
         # counters are scaled once, not at every step.
         scaled = scale(self._event_counters(epoch, draw, 0))
         step_scaled = scale(np.arange(64, dtype=np.uint64))
-        keys = (self._keys[2], self._keys[5])
+        keys = np.array([self._keys[2], self._keys[5]], dtype=np.uint64)
 
         def draws(step: int, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            word_a, word_b = hash_scaled(keys, np.take(scaled, listed) + step_scaled[step])
+            word_a, word_b = hash_scaled(keys, scaled.take(listed) + step_scaled[step])
             return word_a, word_b
 
         return draws

@@ -67,9 +67,10 @@ def scale(positions: np.ndarray) -> np.ndarray:
     return np.asarray(positions * _GOLDEN)
 
 
-def hash_scaled(keys: tuple[np.uint64, ...], scaled: np.ndarray) -> list[np.ndarray]:
+def hash_scaled(keys: tuple[np.uint64, ...] | np.ndarray, scaled: np.ndarray) -> list[np.ndarray]:
     """`hash_words(keys, positions)` from `scale(positions)`: the keys' words are rows of one array, so the
-    mixing is one set of numpy calls for all keys (per-call overhead is most of a small block's cost)."""
+    mixing is one set of numpy calls for all keys (per-call overhead is most of a small block's cost). Keys
+    may come as a uint64 array (a caller hashing many small blocks saves converting the tuple)."""
     z = np.asarray(keys, dtype=np.uint64).reshape((-1,) + (1,) * scaled.ndim) ^ scaled
     return list(_mix_in_place(z))
 
