@@ -700,7 +700,7 @@ def _firsts(sessions_of: np.ndarray, sessions: int) -> np.ndarray:
 
 def _first_per_window(user: np.ndarray, window: np.ndarray) -> np.ndarray:
     """The draws that found a user (user >= 0), keeping only the first draw of each (user, window): one session
-    per user and window. Sorting (user, window, draw) packed in one uint64 gives what
+    per user and window. Sorting (user, window, draw) packed in one int64 gives what
     `np.unique(..., return_index=True)` does (a stable argsort and a gather), about twice as fast."""
     valid = np.flatnonzero(user >= 0)
     assert user.size < 1 << 24, "draws must fit 24 bits"
