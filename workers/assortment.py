@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .model import CATEGORIES, CATEGORY_PRICES, CATEGORY_WEIGHTS, POPULARITY_EXPONENT, SUBCATEGORIES_PER_CATEGORY
-from .rng import derive_key, hash_positions
+from .rng import UNIT_BITS, derive_key, hash_positions
 
 TIERS: tuple[str, ...] = ("budget", "mid", "premium")
 TIER_SHARES: tuple[float, ...] = (0.45, 0.35, 0.20)
@@ -157,16 +157,19 @@ class GroupSampler:
             if b > a:
                 self.accept[a:b], local = _alias_table(weight[order[a:b]])
                 self.other[a:b] = a + local
+        # As bits: unit(w, lane) < accept exactly when lane_bits(w, lane) < ceil(accept * 2**21).
+        self.accept_bits = np.ceil(self.accept * (1 << UNIT_BITS)).astype(np.uint32)
         self.n = order.size
         # Per key, where its draws come from: the group's products, or all of them when it has none.
         size = np.diff(self.bounds)
         self._start = np.where(size == 0, 0, self.bounds[:-1])
         self._size = np.where(size == 0, self.n, size)
 
-    def pick(self, key: np.ndarray, u_slot: np.ndarray, u_accept: np.ndarray) -> np.ndarray:
+    def pick(self, key: np.ndarray, u_slot: np.ndarray, accept_bits: np.ndarray) -> np.ndarray:
+        """A product of each key's group: `u_slot` a uniform, `accept_bits` another's rng.lane_bits."""
         key = np.asarray(key).astype(np.intp, copy=False)
         slot = self._start[key] + (u_slot * self._size[key]).astype(np.int64)
-        slot = np.where(u_accept < self.accept[slot], slot, self.other[slot])
+        slot = np.where(accept_bits < self.accept_bits[slot], slot, self.other[slot])
         return np.asarray(self.products[slot])
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -103,6 +103,27 @@ class ChainParams:
     cart_momentum: float  # P(add_to_cart) factor while the cart holds items
     checkout_after_cart: float  # P(checkout) factor right after an add_to_cart
 
+    @cached_property
+    def tables(self) -> _ChainTables:
+        """The chain's lookup tables, computed once per params: `_at_least`'s 32-step searches on every
+        `run_chain` call cost ~30 ns/event."""
+        wish, checkout = _tables(self)
+        return _ChainTables(
+            view_at=_at_least(self.view_share.astype(np.float32), N_SEGMENTS),  # as the lanes' float32 compared
+            exit_at=_at_least(np.append(self.exit_after, 0.0), 6), bounce_at=_at_least(self.bounce, 1).reshape(()),
+            wish=wish.astype(np.float32), checkout=checkout.astype(np.float32))
+
+
+@dataclass(frozen=True)
+class _ChainTables:
+    """What `run_chain` looks up, derived from a ChainParams."""
+
+    view_at: np.ndarray  # uint32 per segment: the least bits of a view (see _at_least)
+    exit_at: np.ndarray  # uint32 per type (and START): the least bits of staying
+    bounce_at: np.ndarray  # 0-d uint32: the least bits of staying after the first event
+    wish: np.ndarray  # float32 per (segment, previous type): P(wishlist)
+    checkout: np.ndarray  # float32 per (segment, previous type): P(checkout | items in the cart)
+
 
 @dataclass
 class Chain:
@@ -118,7 +139,16 @@ class Chain:
 
 
 Draws = Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]]
-_U32 = np.float32(1.0 / 2**32)
+# The loop's constants as 0-d arrays of the operands' types, not scalars: numpy takes ~1 us less per call
+# with them, and each of the chain's ~40 steps makes ~90 calls whatever its lanes (late steps have a few
+# hundred, where this per-call time is most of the cost). Same types, so the same results.
+_U32 = np.array(1.0 / 2**32, dtype=np.float32)
+_INT8 = {value: np.array(value, dtype=np.int8) for value in (CLICK, CART, PURCHASE, 4)}
+_INT16 = {value: np.array(value, dtype=np.int16) for value in (0, 1)}
+_UINT16 = {value: np.array(value, dtype=np.uint16) for value in (0x1F, 5, ORDER_ITEM_GAP_MS[0])}
+_ONE32 = np.array(1, dtype=np.float32)
+_MAX_CART32 = np.array(MAX_CART_CHANCE, dtype=np.float32)
+_MS_PER_S32, _MAX_SESSION32 = np.array(1000, dtype=np.int32), np.array(MAX_SESSION_MS, dtype=np.int32)
 # P(add_to_cart) factor of the time on the page, per page quantile (DWELL_CONVERSION).
 _DWELL = (DWELL_CONVERSION[0] + DWELL_CONVERSION[1] * (np.arange(1 << _TIME_LUT_BITS) + 0.5)
           / (1 << _TIME_LUT_BITS)).astype(np.float32)
@@ -135,11 +165,12 @@ class _Words:
     """The bit fields of a step's two words, as strided views (no shift-and-mask pass each)."""
 
     def __init__(self, word_a: np.ndarray, word_b: np.ndarray) -> None:
+        b32 = word_b.view(np.uint32)
         self.think = word_a.view(np.uint16)[2::4]  # a, bits 32-47: the think time's quantile
         self.next = word_a.view(np.uint32)[0::2]  # a, bits 0-31: the next type
-        self.exit = word_b.view(np.uint32)[0::2]  # b, bits 0-31: the exit
+        self.exit = b32[0::2]  # b, bits 0-31: the exit
         self.cart = word_b.view(np.uint16)[2::4]  # b, bits 32-47: cart quantity (32-36) and an order item's gap (37-47)
-        self.click = word_b.view(np.uint32)[1::2]  # b, bits 32-63 (48-63 decide): view or click
+        self.click = b32[1::2]  # b, bits 32-63 (48-63 decide): view or click
 
 
 def _u32(half: np.ndarray) -> np.ndarray:
@@ -174,7 +205,11 @@ class _Lanes:
     clock: np.ndarray  # int32, offset of the next event
 
     def keep(self, mask: np.ndarray) -> _Lanes:
-        return _Lanes(**{name: value[mask] for name, value in vars(self).items()})
+        return self.take(mask.nonzero()[0])  # 1-d: np.flatnonzero's ravel and wrapper cost ~2 us a step
+
+    def take(self, index: np.ndarray) -> _Lanes:
+        # Indices, not the mask, for each array: numpy's boolean indexing of a random mask was ~3x slower.
+        return _Lanes(**{name: value.take(index) for name, value in vars(self).items()})
 
 
 def _tables(p: ChainParams) -> tuple[np.ndarray, np.ndarray]:
@@ -193,15 +228,12 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
     (0-31), cart quantity and an order item's gap (32-47), view or click (48-63)."""
     n = segment.size
     seg = segment.astype(np.int64)
-    view_at = _at_least(params.view_share.astype(np.float32), N_SEGMENTS)  # as the lanes' float32 compared
+    tables = params.tables
     # Narrow types: every step compacts these arrays, and half the bytes is nearly half the time.
     lanes = _Lanes(np.arange(n, dtype=np.int32), (seg * 6).astype(np.int8), (seg * 6 + START).astype(np.int8),
-                   (params.cart[seg] * conversion).astype(np.float32), view_at[seg],
+                   (params.cart[seg] * conversion).astype(np.float32), tables.view_at[seg],
                    np.zeros(n, np.float32), np.zeros(n, np.int16), np.zeros(n, np.int16), np.zeros(n, np.int32))
-    wish_table, checkout_table = (table.astype(np.float32) for table in _tables(params))
     pages, thinks = _time_tables()
-    exit_at = _at_least(np.append(params.exit_after, 0.0), 6)  # per type (and START), as bits
-    bounce_at = _at_least(params.bounce, 1)[0]
     momentum = np.float32(params.cart_momentum)
     parts: list[tuple[np.ndarray, ...]] = []
     for step in range(MAX_SESSION_EVENTS):
@@ -211,24 +243,26 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
         # Gathers index with intp arrays: numpy's fast path (other index types cost ~50 % more).
         page_q = word_a.view(np.uint16)[3::4].astype(np.intp)  # bits 48-63: the page's quantile
         page = pages[page_q]
-        page_ms = np.multiply(page, 1000, dtype=np.int32)
-        fits = lanes.clock + page_ms <= MAX_SESSION_MS
+        page_ms = np.multiply(page, _MS_PER_S32, dtype=np.int32)
+        fits = lanes.clock + page_ms <= _MAX_SESSION32
         if not fits.all():
+            kept = np.flatnonzero(fits)
             lanes, word_a, word_b, page_q, page, page_ms = (
-                lanes.keep(fits), word_a[fits], word_b[fits], page_q[fits], page[fits], page_ms[fits])
+                lanes.take(kept), *(a.take(kept) for a in (word_a, word_b, page_q, page, page_ms)))
         words = _Words(word_a, word_b)
-        in_order = lanes.run > 0  # an order's next item comes whatever the chances
-        kind = _next_kind(lanes, wish_table, checkout_table, words, in_order)
-        quantity = _update_cart(lanes, kind, words, in_order)
+        in_order = lanes.run > _INT16[0]  # an order's next item comes whatever the chances
+        kind = _next_kind(lanes, tables.wish, tables.checkout, words, in_order)
+        quantity = _update_cart(lanes, kind, words)
         parts.append((lanes.session, kind, page, lanes.clock, quantity))
-        in_order = lanes.run > 0
+        in_order = lanes.run > _INT16[0]
         lanes.clock = lanes.clock + _gap(page_ms, thinks, words, in_order)
         kind_i = kind.astype(np.intp)
-        factor = np.where(kind <= CLICK, _DWELL[page_q], _FOCUS_FACTOR[kind_i])
-        factor = factor * np.where(lanes.items > 0, momentum, np.float32(1))  # buying mode
-        lanes.cart_next = np.minimum(lanes.cart_base * factor, MAX_CART_CHANCE)
+        factor = np.where(kind <= _INT8[CLICK], _DWELL[page_q], _FOCUS_FACTOR[kind_i])
+        if momentum != 1:  # the "mix" funnel has none, and x * 1 is x: three passes saved
+            factor = factor * np.where(lanes.items > _INT16[0], momentum, _ONE32)  # buying mode
+        lanes.cart_next = np.minimum(lanes.cart_base * factor, _MAX_CART32)
         lanes.key = lanes.base + kind
-        stays = words.exit >= (bounce_at if step == 0 else exit_at[kind_i])
+        stays = words.exit >= (tables.bounce_at if step == 0 else tables.exit_at[kind_i])
         lanes = lanes.keep(stays | in_order)  # never ends in an order
     return _chain(parts, n)
 
@@ -239,25 +273,28 @@ def _next_kind(lanes: _Lanes, wish_table: np.ndarray, checkout_table: np.ndarray
     cart = lanes.cart_next
     key = lanes.key.astype(np.intp)
     wish = cart + wish_table[key]
-    checkout = np.minimum(wish + checkout_table[key] * (lanes.items > 0), np.float32(1))
+    checkout = np.minimum(wish + checkout_table[key] * (lanes.items > _INT16[0]), _ONE32)
     u = _u32(words.next)
-    bucket = (u >= cart).view(np.int8) + (u >= wish).view(np.int8) + (u >= checkout).view(np.int8)
+    bucket = np.add(np.add(u >= cart, u >= wish, dtype=np.int8), u >= checkout, dtype=np.int8)
     clicks = (words.click >= lanes.view_at).view(np.int8)
-    return np.asarray(np.where(in_order, np.int8(PURCHASE), _NEW_KIND[(bucket + 4 * clicks).astype(np.intp)]))
+    return np.asarray(np.where(in_order, _INT8[PURCHASE], _NEW_KIND[(bucket + _INT8[4] * clicks).astype(np.intp)]))
 
 
-def _update_cart(lanes: _Lanes, kind: np.ndarray, words: _Words, in_order: np.ndarray) -> np.ndarray:
-    """Items in the cart and purchases still to come after `kind`; returns each add_to_cart's quantity."""
-    starts_order = (kind == PURCHASE) & ~in_order
-    carted = kind == CART
-    lanes.run = np.where(starts_order, lanes.items - 1, lanes.run - in_order)
-    lanes.items = np.where(starts_order, np.int16(0), lanes.items + carted)
-    return np.asarray(_QUANTITY[(words.cart & 0x1F).astype(np.intp)] * carted)
+def _update_cart(lanes: _Lanes, kind: np.ndarray, words: _Words) -> np.ndarray:
+    """Items in the cart and purchases still to come after `kind`; returns each add_to_cart's quantity.
+    A checkout empties the cart into the order, so the cart is empty while an order runs and no order runs
+    otherwise (run is 0): run + items - 1 is what is left after any purchase, whether it starts the order
+    or not (two passes fewer than telling the two apart)."""
+    bought = kind == _INT8[PURCHASE]
+    carted = kind == _INT8[CART]
+    lanes.run = np.where(bought, lanes.run + lanes.items - _INT16[1], lanes.run)
+    lanes.items = np.where(bought, _INT16[0], lanes.items + carted)
+    return np.asarray(_QUANTITY[(words.cart & _UINT16[0x1F]).astype(np.intp)] * carted)
 
 
 def _gap(page_ms: np.ndarray, thinks: np.ndarray, words: _Words, in_order: np.ndarray) -> np.ndarray:
     """Time to each session's next event: the page and a think time, or 1-3 s to an order's next item."""
-    item_gap = (words.cart >> 5) + np.uint16(ORDER_ITEM_GAP_MS[0])  # bits 37-47 of word b
+    item_gap = (words.cart >> _UINT16[5]) + _UINT16[ORDER_ITEM_GAP_MS[0]]  # bits 37-47 of word b
     return np.asarray(np.where(in_order, item_gap, page_ms + thinks[words.think.astype(np.intp)]))
 
 

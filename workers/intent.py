@@ -30,7 +30,7 @@ import numpy as np
 from .assortment import SIMILAR_PER_PRODUCT, SUBCATEGORY_SHARES, TIER_SHARES, group_of
 from .catalog import Catalog
 from .model import CATEGORIES, CATEGORY_WEIGHTS, PREFERENCE_SHARE, SEGMENTS, SUBCATEGORIES_PER_CATEGORY
-from .rng import derive_key, hash_positions, unit
+from .rng import derive_key, hash_positions, lane_bits, unit, unit_threshold
 from .shares import SHARE_TABLE_SIZE, draw_by_share, draw_lane, rest_of, share_table
 
 FAVOURITE_SHARE = 0.6
@@ -92,7 +92,7 @@ class Intents:
     def staple(self, user: np.ndarray, group: np.ndarray) -> np.ndarray:
         """The user's staple product of a group: the same product every time (from the cart table)."""
         word = hash_positions(self._k_staple, (np.asarray(user, np.int64) * 1024 + group).astype(np.uint64))
-        return self.catalog.carts.pick(group, unit(word, 0), unit(word, 1))
+        return self.catalog.carts.pick(group, unit(word, 0), lane_bits(word, 1))
 
     def follow_similar(self, chosen: np.ndarray, ordinal: np.ndarray, for_cart: np.ndarray, word: np.ndarray
                        ) -> None:
@@ -104,10 +104,14 @@ class Intents:
         follows = np.flatnonzero((u < SIMILAR_SHARE) & (ordinal > 0))
         follows = follows[np.argsort(ordinal[follows], kind="stable")]  # a product's predecessor goes first
         bounds = np.searchsorted(ordinal[follows], np.arange(1, int(ordinal.max(initial=0)) + 2))
+        # Gathered once in that order, so each ordinal's pass slices them; one flat gather of the similar
+        # products (a 2-d fancy index takes numpy's slow path).
+        column, free = k[follows], ~for_cart[follows]
+        similar_flat = self.catalog.similar.ravel()
         for a, b in itertools.pairwise(bounds):
             at = follows[a:b]
-            similar = self.catalog.similar[chosen[at - 1], k[at]]
-            usable = ~for_cart[at] | self.catalog.product_in_stock[similar]
+            similar = similar_flat[chosen[at - 1].astype(np.intp) * SIMILAR_PER_PRODUCT + column[a:b]]
+            usable = free[a:b] | self.catalog.product_in_stock[similar]
             chosen[at] = np.where(usable, similar, chosen[at])
 
     def choose(self, intent: tuple[np.ndarray, np.ndarray, np.ndarray], user_tier: np.ndarray,
@@ -116,20 +120,21 @@ class Intents:
         to be carted, and three hash words per event."""
         category, subcategory, tier = intent
         w1, w2, w3 = words
-        u_mode = unit(w1, 0)
-        elsewhere = u_mode >= SAME_GROUP + SAME_CATEGORY
-        moved = u_mode >= SAME_GROUP
+        mode = lane_bits(w1, 0)  # unit(w1, 0), compared as bits
+        elsewhere = mode >= unit_threshold(SAME_GROUP + SAME_CATEGORY)
+        moved = mode >= unit_threshold(SAME_GROUP)
         any_rank = draw_lane(self._rank, w1, 1)
         category = np.where(elsewhere, draw_lane(self._category, w1, 2), category)
         # One flat gather: a 2-d fancy index takes numpy's slow path.
         any_subcategory = self.catalog.subcategory_order.ravel()[category * SUBCATEGORIES_PER_CATEGORY + any_rank]
         subcategory = np.where(moved, any_subcategory, subcategory)
         tier = np.where(elsewhere, draw_lane(self._tier, w3, 0), tier)
-        tier = np.where(for_cart & (tier > user_tier) & (unit(w3, 1) < STAY_IN_BUDGET), user_tier, tier)
+        stays_in_budget = lane_bits(w3, 1) < unit_threshold(STAY_IN_BUDGET)  # unit(w3, 1) < STAY_IN_BUDGET
+        tier = np.where(for_cart & (tier > user_tier) & stays_in_budget, user_tier, tier)
         group = group_of(category, subcategory, tier)
-        u_slot, u_accept = unit(w2, 0), unit(w2, 1)
-        chosen = self.catalog.browse.pick(group, u_slot, u_accept)
+        u_slot, accept_bits = unit(w2, 0), lane_bits(w2, 1)
+        chosen = self.catalog.browse.pick(group, u_slot, accept_bits)
         carted = np.flatnonzero(for_cart)
-        chosen[carted] = self.catalog.carts.pick(group[carted], u_slot[carted], u_accept[carted])
+        chosen[carted] = self.catalog.carts.pick(group[carted], u_slot[carted], accept_bits[carted])
         return chosen
 

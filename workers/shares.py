@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .rng import UNIT_BITS
+
 SHARE_TABLE_SIZE = 1 << 12
+_BUCKET_BITS = 12  # UnitSearch: start tables per 2**-12 of the cdf's range
 
 
 def share_table(shares: tuple[float, ...] | list[float]) -> np.ndarray:
@@ -33,3 +36,29 @@ def draw_lane(table: np.ndarray, word: np.ndarray, lane: int) -> np.ndarray:
 def rest_of(u: np.ndarray, share: float) -> np.ndarray:
     """A uniform in [0, 1) from the part of `u` at or above `share` (after a first choice of chance `share`)."""
     return np.asarray(np.clip((u - share) / (1 - share), 0, 1 - 1e-12))
+
+
+class UnitSearch:
+    """`np.searchsorted(cdf, a + rng.unit(word, lane), side="right")` for integers a >= 0, exactly and about 10x
+    faster (a binary search over 2,000 cities misses the cache at every step). The query is q / 2**21 with
+    q = a << 21 | rng.unit_bits(word, lane), and cdf <= q / 2**21 exactly when ceil(cdf * 2**21) <= q, so
+    it counts integer thresholds: a table per 2**-12 of the range says how many lie below each bucket, and
+    passes over the few queries with thresholds inside their bucket (rarely more than one) step past them."""
+
+    def __init__(self, cdf: np.ndarray) -> None:
+        thresholds = np.ceil(np.asarray(cdf, dtype=np.float64) * (1 << UNIT_BITS)).astype(np.int64)
+        self._thresholds = np.append(thresholds, np.iinfo(np.int64).max)  # a sentinel above every query
+        buckets = (int(np.ceil(float(cdf[-1]))) + 1) << _BUCKET_BITS
+        bucket_starts = np.arange(buckets, dtype=np.int64) << (UNIT_BITS - _BUCKET_BITS)
+        self._below = np.searchsorted(thresholds, bucket_starts, side="right")
+
+    def __call__(self, query: np.ndarray) -> np.ndarray:
+        """For int64 queries q (see the class): how many cdf entries are <= q / 2**21, as intp."""
+        query = np.asarray(query, dtype=np.int64)
+        flat = query.reshape(-1)
+        slot = self._below[flat >> (UNIT_BITS - _BUCKET_BITS)]
+        more = np.flatnonzero(self._thresholds[slot] <= flat)
+        while more.size:
+            slot[more] += 1
+            more = more[self._thresholds[slot[more]] <= flat[more]]
+        return np.asarray(slot.reshape(query.shape))

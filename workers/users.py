@@ -56,7 +56,8 @@ from .model import (
     ModelConfig,
 )
 from .places import City
-from .rng import derive_key, hash_positions, unit
+from .rng import UNIT_BITS, derive_key, hash_positions, unit, unit_bits
+from .shares import UnitSearch
 
 BLOCK = 4000
 # Ids are "u" and 8 digits (encode.py), so at most 10**8 users ever register (a 100,000-user store takes
@@ -95,6 +96,12 @@ CLASS_SESSIONS_PER_DAY = np.array(
 )
 
 
+def _mod(x: np.ndarray, m: int | np.uint64) -> np.ndarray:
+    """`x % m` (numpy's sign rules) through a floor division: numpy divides by a scalar with libdivide, but
+    its remainder by one is ~3x slower."""
+    return np.asarray(x - (x // m) * m)
+
+
 def _u(word: np.ndarray, lane: int) -> np.ndarray:
     """Uniform in (0, 1): never 0, so logarithms stay finite."""
     return unit(word, lane) + 0.5 / (1 << 21)
@@ -118,6 +125,7 @@ class Users:
         self._country_cdf = np.cumsum(shoppers) / shoppers.sum()
         self._country_cities, self._city_cdf = _grouped_cdf(
             self.city_country, np.array([c.population for c in cities], dtype=np.float64))
+        self._country_search, self._city_search = UnitSearch(self._country_cdf), UnitSearch(self._city_cdf)
         self._profile_cdf = np.cumsum([profile_shares(code) for code in self.countries], axis=1)
         self.span_ms = REGISTRATION_END_MS - REGISTRATION_START_MS
         # Each block's slot rotation, looked up rather than hashed per draw (2,500 blocks for 10M users).
@@ -139,7 +147,7 @@ class Users:
 
     def klass(self, user: np.ndarray) -> np.ndarray:
         user = np.asarray(user, dtype=np.int64)
-        slot = (user % BLOCK + self._rotation(user // BLOCK)) % BLOCK
+        slot = _mod(_mod(user, BLOCK) + self._rotation(user // BLOCK), BLOCK)
         return np.asarray(CLASS_OF_SLOT[slot])
 
     def segment(self, user: np.ndarray) -> np.ndarray:
@@ -148,7 +156,7 @@ class Users:
     def user_of(self, block: np.ndarray, klass: np.ndarray, u_slot: np.ndarray) -> np.ndarray:
         """The user in `block` at a uniformly drawn slot of class `klass` (may be >= n in the last block)."""
         slot = CLASS_FIRST_SLOT[klass] + (u_slot * CLASS_SLOTS[klass]).astype(np.int64)
-        return np.asarray(block * BLOCK + (slot - self._rotation(block)) % BLOCK)
+        return np.asarray(block * BLOCK + _mod(slot - self._rotation(block), BLOCK))
 
     def life_word(self, user: np.ndarray) -> np.ndarray:
         """The hash behind a user's lifetime (bits 0-20) and phase (bits 62-63)."""
@@ -178,7 +186,8 @@ class Users:
     def registered_ms(self, user: np.ndarray) -> np.ndarray:
         user = np.asarray(user, dtype=np.int64)
         # In two parts: user * span_ms overflows int64 past ~73 million ids.
-        whole, part = np.divmod(user, self.n)
+        whole = user // self.n
+        part = user - whole * self.n
         return np.asarray(REGISTRATION_START_MS + whole * self.span_ms + (part * self.span_ms) // self.n)
 
     def registered_by(self, time_ms: int) -> int:
@@ -249,21 +258,22 @@ class Users:
         return self._country_of(hash_positions(self._k_place, np.asarray(user, dtype=np.uint64)))
 
     def _country_of(self, place_word: np.ndarray) -> np.ndarray:
-        index = np.searchsorted(self._country_cdf, unit(place_word, 0), side="right")
-        return np.minimum(index, len(self.countries) - 1).astype(np.int64)
+        index = self._country_search(unit_bits(place_word, 0))  # searchsorted(_country_cdf, unit(word, 0))
+        return np.asarray(np.minimum(index, len(self.countries) - 1), dtype=np.int64)
 
     def city(self, user: np.ndarray) -> np.ndarray:
         """Index into the cities: one of the user's country's, by population."""
         word = hash_positions(self._k_place, np.asarray(user, dtype=np.uint64))
-        # The per-country cdfs sit end to end, country k's in (k, k + 1]: one search finds the city.
-        slot = np.searchsorted(self._city_cdf, self._country_of(word) + unit(word, 1), side="right")
+        # The per-country cdfs sit end to end, country k's in (k, k + 1]: one search (of country + unit(word, 1))
+        # finds the city.
+        slot = self._city_search((self._country_of(word) << UNIT_BITS) | unit_bits(word, 1))
         return np.asarray(self._country_cities[slot]).astype(np.int32)
 
     def preferences(self, user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(categories int8 (n, 4), count int8 1..4): the user prefers the first `count` categories."""
         word = hash_positions(self._k_prefs, np.asarray(user, dtype=np.uint64))
-        perm = (word % np.uint64(len(PREFERENCE_PERMUTATIONS))).astype(np.int64)
-        count = (1 + (word >> np.uint64(60)) % np.uint64(4)).astype(np.int8)
+        perm = _mod(word, np.uint64(len(PREFERENCE_PERMUTATIONS))).astype(np.int64)
+        count = (1 + ((word >> np.uint64(60)) & np.uint64(3))).astype(np.int8)
         return PREFERENCE_PERMUTATIONS[perm], count
 
 
