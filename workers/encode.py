@@ -278,14 +278,12 @@ class Encoder:
         _put(rows, cols["kind"], layout.kind_fragments, kind_row, scratch)
         _put(rows, cols["session_event_index"], self._index_table, events.session_event_index, scratch)
         _hex16(rows, cols["interaction_id"], self.interaction_ids(events))
-        session_ids = self.session_ids(events)
-        _hex16(rows, cols["session_id"], session_ids)
+        _hex16(rows, cols["session_id"], self.session_ids(events))
         _counter_digits(rows, cols["seq"], events.seq)
         purchases = np.flatnonzero(events.revenue_cents)
         if purchases.size:
             _money(rows, cols["revenue"], events.revenue_cents[purchases], purchases)
-            rows[purchases, cols["order_id"].start : cols["order_id"].stop] = order_id_bytes(
-                session_ids[purchases], events.order_index[purchases])
+            _order_ids(rows, cols["order_id"], cols["session_id"], events.order_index[purchases], purchases)
 
 
 REVENUE_WIDTH = 7
@@ -392,16 +390,31 @@ def _user_digits(rows: np.ndarray, col: Column, user: np.ndarray) -> None:
 
 
 def _money(rows: np.ndarray, col: Column, cents: np.ndarray, at: np.ndarray) -> None:
-    """`dddd.cc`, right-aligned (revenue never reaches $10,000: at most $2,000 x 3), into rows `at`."""
-    text = np.empty((at.size, col.width), dtype=np.uint8)
-    dollars = np.minimum(cents // 100, 9999).astype(np.intp)
-    text[:, -7:-3].view("V4")[:, 0] = _DEC4_SPACE[dollars]
-    text[:, -3] = ord(".")
-    text[:, -2:] = _DIGIT_PAIRS[cents % 100]
-    rows[at, col.start : col.stop] = text
+    """`dddd.cc`, right-aligned (revenue never reaches $10,000: at most $2,000 x 3), into rows `at`.
+
+    Written as two opaque items per row (dollars, `.cc`) through 1-D views of the column, as is the order id:
+    2-D fancy indexing (`rows[at, a:b] = text`) made the purchase path twice as slow (58 vs 27 ns/event).
+    """
+    dollars, rest = np.divmod(cents, 100)
+    field = rows[:, col.start : col.stop]
+    field[:, -7:-3].view("V4")[:, 0][at] = np.take(_DEC4_SPACE, np.minimum(dollars, 9999), mode="clip")
+    field[:, -3:].view("V3")[:, 0][at] = np.take(_POINT_CENTS, rest, mode="clip")
+
+
+def _order_ids(rows: np.ndarray, col: Column, session_col: Column, order_index: np.ndarray, at: np.ndarray) -> None:
+    """`order_id_bytes` into rows `at`, its hex digits copied from the row's own session id (already
+    rendered) instead of rendering them again."""
+    field = rows[:, col.start : col.stop]
+    field[:, 0][at] = ord('"')
+    field[:, 1:17].view("V16")[:, 0][at] = rows[:, session_col.start : session_col.stop].view("V16")[:, 0][at]
+    field[:, 17:].view("V4")[:, 0][at] = np.take(_ORDER_SUFFIX, order_index, mode="clip")
 
 
 _DIGIT_PAIRS = np.array([[ZERO + i // 10, ZERO + i % 10] for i in range(100)], dtype=np.uint8)
+_POINT_CENTS = _pad_table([f".{i:02d}".encode() for i in range(100)]).view("V3").ravel()
+# `-NN"` closing an order id; as `order_id_bytes` writes it for every int8 order index (no clipping at 99)
+_ORDER_SUFFIX = _pad_table([bytes([ord("-"), ZERO + i // 10, ZERO + i % 10, ord('"')]) for i in range(128)]).view(
+    "V4").ravel()
 
 
 # ---- timestamps: stamped when a row leaves, at a fixed column ----
