@@ -383,8 +383,8 @@ def _user_digits(rows: np.ndarray, col: Column, user: np.ndarray) -> None:
     """`u` + 8 zero-padded digits, as Catalog.user_id renders them: two table items per user, gathered
     contiguously and copied as one 8-byte item."""
     halves = np.empty((user.size, 2), dtype=np.intp)
-    np.floor_divide(user, 10_000, out=halves[:, 0])
-    np.remainder(user, 10_000, out=halves[:, 1])
+    high, low = _divmod(user, 10_000)
+    halves[:, 0], halves[:, 1] = high, low
     digits = np.take(_DEC4_ZERO, halves, mode="clip")
     rows[:, col.start : col.stop].view("V8")[:, 0] = digits.view("V8")[:, 0]
 
@@ -395,7 +395,7 @@ def _money(rows: np.ndarray, col: Column, cents: np.ndarray, at: np.ndarray) -> 
     Written as two opaque items per row (dollars, `.cc`) through 1-D views of the column, as is the order id:
     2-D fancy indexing (`rows[at, a:b] = text`) made the purchase path twice as slow (58 vs 27 ns/event).
     """
-    dollars, rest = np.divmod(cents, 100)
+    dollars, rest = _divmod(cents, 100)
     field = rows[:, col.start : col.stop]
     field[:, -7:-3].view("V4")[:, 0][at] = np.take(_DEC4_SPACE, np.minimum(dollars, 9999), mode="clip")
     field[:, -3:].view("V3")[:, 0][at] = np.take(_POINT_CENTS, rest, mode="clip")
@@ -460,36 +460,47 @@ def _second_prefix(second: int) -> np.ndarray:
     return render_timestamps(np.array([second * 1000]))[0, :20].copy().view("V20")
 
 
-_TIME_OF_DAY = _pad_table(
-    [f"{h:02d}:{m:02d}:{sec:02d}.".encode() for h in range(24) for m in range(60) for sec in range(60)]
-).view("V9").ravel()  # "HH:MM:SS." for each second of a day: 778 KB, built once
+MS_PER_DAY, MS_PER_MINUTE = 86_400_000, 60_000
+MINUTE_PREFIX_BYTES = len(b"YYYY-MM-DDTHH:MM:")
+# "SS.mmmZ" for each millisecond of a minute: 420 KB, built once
+_IN_MINUTE = _pad_table([f"{ms // 1000:02d}.{ms % 1000:03d}Z".encode() for ms in range(MS_PER_MINUTE)]).view(
+    f"V{TIMESTAMP_BYTES - MINUTE_PREFIX_BYTES}").ravel()
 
 
 @lru_cache(maxsize=64)
-def _day_prefix(day: int) -> np.ndarray:
-    """`YYYY-MM-DDT` of a day since 1970, as one opaque 11-byte item."""
-    return render_timestamps(np.array([day * 86_400_000]))[0, :11].copy().view("V11")
+def _minute_prefixes(first_day: int, last_day: int) -> np.ndarray:
+    """`YYYY-MM-DDTHH:MM:` of each minute of days `first_day` .. `last_day` (since 1970), one opaque item
+    per minute (24 KB a day)."""
+    minutes = np.arange(first_day * 1440, (last_day + 1) * 1440, dtype=np.int64)
+    text = np.ascontiguousarray(render_timestamps(minutes * MS_PER_MINUTE)[:, :MINUTE_PREFIX_BYTES])
+    return text.view(f"V{MINUTE_PREFIX_BYTES}").ravel()
 
 
 def stamp_event_times(rows: np.ndarray, epoch_ms: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> None:
-    """Write timestamps spread over hours (event time), in place: the date of the day (one copy for the
-    whole block when it spans one day, as it nearly always does), then two table lookups per row (the time
-    of day to the second, the milliseconds). Rendering the calendar per row cost a third of generation when
-    every event of a block had its own second."""
+    """Write timestamps spread over hours (event time), in place: two table lookups per row, the minute
+    (date and time to the minute, from a table of the days the block spans, nearly always one) and the
+    millisecond in the minute. Rendering the calendar per row cost a third of generation when every event
+    of a block had its own second; a date copied per block, then second and millisecond lookups, made
+    one more division and one more pass over the rows than this."""
     if len(epoch_ms) == 0:
         return
+    first_day = int(epoch_ms.min()) // MS_PER_DAY
+    last_day = int(epoch_ms.max()) // MS_PER_DAY
+    minute, in_minute = _divmod(epoch_ms - first_day * MS_PER_DAY, MS_PER_MINUTE)
     field = rows[:, column.start : column.stop]
-    days, ms_of_day = np.divmod(epoch_ms, 86_400_000)
-    first_day, last_day = int(days.min()), int(days.max())
-    if first_day == last_day:
-        field[:, :11].view("V11")[:, 0] = _day_prefix(first_day)
-    else:  # a block spans a few days at most: one prefix per day in its range
-        prefixes = np.concatenate([_day_prefix(d) for d in range(first_day, last_day + 1)])
-        field[:, :11].view("V11")[:, 0] = np.take(prefixes, days - first_day, mode="clip")
-    seconds, millis = np.divmod(ms_of_day, 1000)
     # Gathers into new contiguous arrays, then copies: `take` into a strided `out` makes three passes.
-    field[:, 11:20].view("V9")[:, 0] = np.take(_TIME_OF_DAY, seconds, mode="clip")
-    field[:, 20:24].view("V4")[:, 0] = np.take(_MILLIS_Z, millis, mode="clip")
+    field[:, :MINUTE_PREFIX_BYTES].view(f"V{MINUTE_PREFIX_BYTES}")[:, 0] = np.take(
+        _minute_prefixes(first_day, last_day), minute, mode="clip")
+    field[:, MINUTE_PREFIX_BYTES:].view(_IN_MINUTE.dtype)[:, 0] = np.take(_IN_MINUTE, in_minute, mode="clip")
+
+
+def _divmod(values: np.ndarray, divisor: int) -> tuple[np.ndarray, np.ndarray]:
+    """`np.divmod(values, divisor)` of an integer array, faster: numpy's divmod does not use the division by a
+    constant that `floor_divide` does (38 vs 22 us for 4096 int64)."""
+    quotient = values // divisor
+    rest = quotient * divisor
+    np.subtract(values, rest, out=rest)
+    return quotient, rest
 
 
 def read_timestamp_ms(row: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> int:
