@@ -36,7 +36,7 @@ from .model import (
     WISHLIST,
     device_info,
 )
-from .rng import derive_key, mix64
+from .rng import derive_key, mix64, mix64_in_place
 
 TIMESTAMP_PLACEHOLDER = b"1970-01-01T00:00:00.000Z"
 TIMESTAMP_BYTES = len(TIMESTAMP_PLACEHOLDER)
@@ -268,6 +268,15 @@ class Encoder:
         """The uint64 behind each event's `session_id` (a hash of its shard and its session's key, < 2**48)."""
         return mix64((events.session_key | self._shard_bits) ^ self._session_key)
 
+    def _both_ids(self, events: Events) -> np.ndarray:
+        """(2, n) uint64: `interaction_ids` then `session_ids`, each half contiguous, mixed in one pass and
+        rendered in one gather (half the numpy calls of two; ~15 us a block)."""
+        ids = np.empty((2, len(events)), dtype=np.uint64)
+        for half, keys, salt in ((0, events.seq, self._interaction_key), (1, events.session_key, self._session_key)):
+            np.bitwise_or(keys, self._shard_bits, out=ids[half])
+            ids[half] ^= salt
+        return mix64_in_place(ids)
+
     def _template_row(self, events: Events) -> np.ndarray:
         """(segment * sessions + referrer * profiles + profile) per event, in place in one intp array."""
         # intp before multiplying: int8 * 13 overflowed for the last referrers (and silently picked row 0)
@@ -288,8 +297,7 @@ class Encoder:
         _put(rows, cols["product"], layout.product_fragments, events.product, scratch)
         _put(rows, cols["kind"], self._kind_by_key, _kind_key(events), scratch)
         _put(rows, cols["session_event_index"], self._index_table, events.session_event_index, scratch)
-        _hex16(rows, cols["interaction_id"], self.interaction_ids(events))
-        _hex16(rows, cols["session_id"], self.session_ids(events))
+        _hex16_pair(rows, cols["interaction_id"], cols["session_id"], self._both_ids(events))
         _counter_digits(rows, cols["seq"], events.seq)
         purchases = np.flatnonzero(events.revenue_cents)
         if purchases.size:
@@ -354,10 +362,12 @@ _DEC4_ZERO = _number_table(10_000, 4, zero_pad=True).view("V4").ravel()
 _DEC4_SPACE = _number_table(10_000, 4).view("V4").ravel()
 
 
-def _hex16(rows: np.ndarray, col: Column, values: np.ndarray) -> None:
-    """16 lower-case hex digits of each uint64, most significant first: four table lookups per id, gathered
-    contiguously and copied into the rows as one 16-byte item each."""
-    rows[:, col.start : col.stop].view("V16")[:, 0] = hex16_digits(values).view("V16")
+def _hex16_pair(rows: np.ndarray, first: Column, second: Column, values: np.ndarray) -> None:
+    """The two rows of `values` (2, n) in hex into columns `first` and `second`: four table lookups per id,
+    one gather for both, then copied into the rows as one 16-byte item per id."""
+    digits = hex16_digits(values).view("V16").reshape(2, -1)
+    rows[:, first.start : first.stop].view("V16")[:, 0] = digits[0]
+    rows[:, second.start : second.stop].view("V16")[:, 0] = digits[1]
 
 
 def hex16_digits(values: np.ndarray) -> np.ndarray:

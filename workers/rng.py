@@ -20,10 +20,11 @@ _INV_2_21 = 1.0 / (1 << 21)
 
 def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser, vectorised. Bijective on uint64; returns a new array."""
-    return _mix_in_place(x.copy())
+    return mix64_in_place(x.copy())
 
 
-def _mix_in_place(z: np.ndarray) -> np.ndarray:
+def mix64_in_place(z: np.ndarray) -> np.ndarray:
+    """`mix64` overwriting the uint64 array `z`, which it returns."""
     # In-place steps with one scratch array: about twice as fast as the expression form on large blocks.
     # No np.errstate: numpy never warns on integer overflow of arrays (only of scalars), and the context
     # cost ~3 us a call, half of one of these steps on a 4096-row block.
@@ -57,7 +58,7 @@ def hash_words(keys: tuple[np.uint64, ...], positions: np.ndarray) -> list[np.nd
     """`hash_positions(key, positions)` for each key, sharing the multiply and mixing in place."""
     with np.errstate(over="ignore"):
         scaled = positions * _GOLDEN
-    return [_mix_in_place(scaled ^ key) for key in keys]
+    return [mix64_in_place(scaled ^ key) for key in keys]
 
 
 def unit(word: np.ndarray, lane: int) -> np.ndarray:
