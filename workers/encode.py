@@ -116,6 +116,7 @@ class RowLayout:
         self.row_templates = _combinations(
             self.template, [(self.columns["user_segment"], self.segment_fragments),
                             (self.columns["session"], self.session_fragments)])
+        self.fields = _row_fields(self.columns, self.row_bytes)
 
     def _lay_out(self, t: _Template, revenue_offset: int, order_offset: int) -> None:
         """The template: literal bytes everywhere, placeholders where values go. Built by walking the
@@ -157,6 +158,24 @@ class RowLayout:
             t.slot(name, self.segment_fragments.shape[1])
         else:
             t.slot(name, {"seq": SEQ_DIGITS, "session_event_index": 2}[name])
+
+
+def _row_fields(columns: dict[str, Column], row_bytes: int) -> np.dtype:
+    """A structured dtype over a whole row: each column, and the parts of columns written separately, as a
+    named opaque field (fields may overlap). `rows.view(fields)[:, 0][name] = values` writes a column in one
+    call: a slice, a view and an index per column cost ~1.8 us more each, at some 15 columns a block."""
+    spans = {name: (col.start, col.width) for name, col in columns.items()}
+    timestamp, seq, revenue, order = columns["timestamp"], columns["seq"], columns["revenue"], columns["order_id"]
+    spans |= {
+        "minute": (timestamp.start, MINUTE_PREFIX_BYTES),
+        "in_minute": (timestamp.start + MINUTE_PREFIX_BYTES, timestamp.width - MINUTE_PREFIX_BYTES),
+        "seq_high": (seq.start, seq.width - 4), "seq_low": (seq.stop - 4, 4),
+        "dollars": (revenue.stop - 7, 4), "point_cents": (revenue.stop - 3, 3),
+        "order_quote": (order.start, 1), "order_hex": (order.start + 1, 16), "order_suffix": (order.start + 17, 4),
+    }
+    names = list(spans)
+    return np.dtype({"names": names, "formats": [f"V{spans[n][1]}" for n in names],
+                     "offsets": [spans[n][0] for n in names], "itemsize": row_bytes})
 
 
 def _combinations(template: np.ndarray, parts: list[tuple[Column, np.ndarray]]) -> np.ndarray:
@@ -255,7 +274,6 @@ class Encoder:
             # A block of one sub-block (the generator's usual case) is not sliced: slicing 15 arrays cost ~9 us.
             block = events if stop - start == n else events.slice(start, stop)
             self._encode_block(block, rows[start:stop])
-            stamp_event_times(rows[start:stop], block.time_ms)
         return rows
 
     # Ids: a bijective hash of (shard, position) is unique for every event of every shard. Public because
@@ -292,17 +310,19 @@ class Encoder:
         layout, cols, scratch = self.layout, self.layout.columns, self._scratch
         layout.row_templates.take(self._template_row(events), out=rows.view(layout.row_templates.dtype)[:, 0],
                                   mode="clip")
-        _put(rows, cols["place"], layout.place_fragments, events.city, scratch)
-        _user_digits(rows, cols["user_id"], events.user)
-        _put(rows, cols["product"], layout.product_fragments, events.product, scratch)
-        _put(rows, cols["kind"], self._kind_by_key, _kind_key(events), scratch)
-        _put(rows, cols["session_event_index"], self._index_table, events.session_event_index, scratch)
-        _hex16_pair(rows, cols["interaction_id"], cols["session_id"], self._both_ids(events))
-        _counter_digits(rows, cols["seq"], events.seq)
+        row = rows.view(layout.fields)[:, 0]
+        _put(row, "place", layout.place_fragments, events.city, scratch)
+        _user_digits(row, events.user)
+        _put(row, "product", layout.product_fragments, events.product, scratch)
+        _put(row, "kind", self._kind_by_key, _kind_key(events), scratch)
+        _put(row, "session_event_index", self._index_table, events.session_event_index, scratch)
+        _hex16_pair(row, self._both_ids(events))
+        _counter_digits(row, events.seq, cols["seq"].width)
         purchases = np.flatnonzero(events.revenue_cents)
         if purchases.size:
-            _money(rows, cols["revenue"], events.revenue_cents[purchases], purchases)
-            _order_ids(rows, cols["order_id"], cols["session_id"], events.order_index[purchases], purchases)
+            _money(row, events.revenue_cents[purchases], purchases)
+            _order_ids(row, events.order_index[purchases], purchases)
+        _stamp_minutes(row["minute"], row["in_minute"], events.time_ms)
 
 
 REVENUE_WIDTH = 7
@@ -339,8 +359,9 @@ def _number_table(count: int, width: int, zero_pad: bool = False) -> np.ndarray:
     return _pad_table([str(i).encode().rjust(width, b"0" if zero_pad else b" ") for i in range(count)])
 
 
-def _put(rows: np.ndarray, col: Column, table: np.ndarray, index: np.ndarray, scratch: np.ndarray) -> None:
-    """rows[:, col] = table[index], one memcpy per row, through `scratch` (uint8, >= len(index) x width).
+def _put(row: np.ndarray, name: str, table: np.ndarray, index: np.ndarray, scratch: np.ndarray) -> None:
+    """row[name] = table[index] (`row`: rows viewed as `RowLayout.fields`), one memcpy per row, through
+    `scratch` (uint8, >= len(index) x width).
 
     Viewing each fragment as one opaque `V<width>` item makes numpy copy it with a single memcpy
     instead of byte by byte: about 1.6x faster than 2-D fancy indexing. The gather goes into contiguous
@@ -352,8 +373,7 @@ def _put(rows: np.ndarray, col: Column, table: np.ndarray, index: np.ndarray, sc
     """
     width = table.shape[1]
     items = table.view(f"V{width}").ravel()
-    gathered = items.take(index, out=scratch[: index.size * width].view(f"V{width}"), mode="clip")
-    rows[:, col.start : col.start + width].view(f"V{width}")[:, 0] = gathered
+    row[name] = items.take(index, out=scratch[: index.size * width].view(f"V{width}"), mode="clip")
 
 
 # Four characters per table item: 16-bit halves of ids in hex, 4-digit groups of numbers.
@@ -362,12 +382,11 @@ _DEC4_ZERO = _number_table(10_000, 4, zero_pad=True).view("V4").ravel()
 _DEC4_SPACE = _number_table(10_000, 4).view("V4").ravel()
 
 
-def _hex16_pair(rows: np.ndarray, first: Column, second: Column, values: np.ndarray) -> None:
-    """The two rows of `values` (2, n) in hex into columns `first` and `second`: four table lookups per id,
-    one gather for both, then copied into the rows as one 16-byte item per id."""
-    digits = hex16_digits(values).view("V16").reshape(2, -1)
-    rows[:, first.start : first.stop].view("V16")[:, 0] = digits[0]
-    rows[:, second.start : second.stop].view("V16")[:, 0] = digits[1]
+def _hex16_pair(row: np.ndarray, ids: np.ndarray) -> None:
+    """The interaction and session ids (`ids`, (2, n)) in hex: four table lookups per id, one gather for
+    both, then copied into the rows as one 16-byte item per id."""
+    digits = hex16_digits(ids).view("V16").reshape(2, -1)
+    row["interaction_id"], row["session_id"] = digits
 
 
 def hex16_digits(values: np.ndarray) -> np.ndarray:
@@ -389,59 +408,57 @@ def order_id_bytes(session_ids: np.ndarray, order_index: np.ndarray) -> np.ndarr
     return text
 
 
-def _counter_digits(rows: np.ndarray, col: Column, seq: np.ndarray) -> None:
+def _counter_digits(row: np.ndarray, seq: np.ndarray, width: int) -> None:
     """Right-aligned decimal positions, leading spaces.
 
     Positions in a block are consecutive (`Events` is a contiguous range), so a run of them that shares all
     but the last four digits takes those from a contiguous slice of a 10,000-entry table (no gather), and
     renders the other digits once: 2.5x faster than a gather and a diff to find the runs.
     """
-    n, width = seq.size, col.width
+    n = seq.size
     if n == 0:
         return
     first = int(seq[0])
     assert int(seq[-1]) - first == n - 1, "positions of a block must be consecutive"
-    field = rows[:, col.start : col.stop]
+    high, low_digits = row["seq_high"], row["seq_low"]
     at = 0
     while at < n:
         prefix, low = divmod(first + at, 10_000)
         run = min(n - at, 10_000 - low)
         low_table = _DEC4_ZERO if prefix else _DEC4_SPACE
-        field[at : at + run, width - 4 :].view("V4")[:, 0] = low_table[low : low + run]
+        low_digits[at : at + run] = low_table[low : low + run]
         text = (str(prefix) if prefix else "").rjust(width - 4).encode()
-        field[at : at + run, : width - 4].view(f"V{width - 4}")[:, 0] = np.frombuffer(text, dtype=f"V{width - 4}")
+        high[at : at + run] = np.frombuffer(text, dtype=high.dtype)
         at += run
 
 
-def _user_digits(rows: np.ndarray, col: Column, user: np.ndarray) -> None:
+def _user_digits(row: np.ndarray, user: np.ndarray) -> None:
     """`u` + 8 zero-padded digits, as Catalog.user_id renders them: two table items per user, gathered
     contiguously and copied as one 8-byte item."""
     halves = np.empty((user.size, 2), dtype=np.intp)
     high, low = _divmod(user, 10_000)
     halves[:, 0], halves[:, 1] = high, low
     digits = _DEC4_ZERO.take(halves, mode="clip")
-    rows[:, col.start : col.stop].view("V8")[:, 0] = digits.view("V8")[:, 0]
+    row["user_id"] = digits.view("V8")[:, 0]
 
 
-def _money(rows: np.ndarray, col: Column, cents: np.ndarray, at: np.ndarray) -> None:
+def _money(row: np.ndarray, cents: np.ndarray, at: np.ndarray) -> None:
     """`dddd.cc`, right-aligned (revenue never reaches $10,000: at most $2,000 x 3), into rows `at`.
 
-    Written as two opaque items per row (dollars, `.cc`) through 1-D views of the column, as is the order id:
+    Written as two opaque items per row (dollars, `.cc`) through fields of the row, as is the order id:
     2-D fancy indexing (`rows[at, a:b] = text`) made the purchase path twice as slow (58 vs 27 ns/event).
     """
     dollars, rest = _divmod(cents, 100)
-    field = rows[:, col.start : col.stop]
-    field[:, -7:-3].view("V4")[:, 0][at] = _DEC4_SPACE.take(np.minimum(dollars, 9999), mode="clip")
-    field[:, -3:].view("V3")[:, 0][at] = _POINT_CENTS.take(rest, mode="clip")
+    row["dollars"][at] = _DEC4_SPACE.take(np.minimum(dollars, 9999), mode="clip")
+    row["point_cents"][at] = _POINT_CENTS.take(rest, mode="clip")
 
 
-def _order_ids(rows: np.ndarray, col: Column, session_col: Column, order_index: np.ndarray, at: np.ndarray) -> None:
+def _order_ids(row: np.ndarray, order_index: np.ndarray, at: np.ndarray) -> None:
     """`order_id_bytes` into rows `at`, its hex digits copied from the row's own session id (already
     rendered) instead of rendering them again."""
-    field = rows[:, col.start : col.stop]
-    field[:, 0][at] = ord('"')
-    field[:, 1:17].view("V16")[:, 0][at] = rows[:, session_col.start : session_col.stop].view("V16")[:, 0][at]
-    field[:, 17:].view("V4")[:, 0][at] = _ORDER_SUFFIX.take(order_index, mode="clip")
+    row["order_quote"][at] = np.frombuffer(b'"', dtype="V1")
+    row["order_hex"][at] = row["session_id"][at]
+    row["order_suffix"][at] = _ORDER_SUFFIX.take(order_index, mode="clip")
 
 
 _DIGIT_PAIRS = np.array([[ZERO + i // 10, ZERO + i % 10] for i in range(100)], dtype=np.uint8)
@@ -511,21 +528,28 @@ def _minute_prefixes(first_day: int, last_day: int) -> np.ndarray:
 
 
 def stamp_event_times(rows: np.ndarray, epoch_ms: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> None:
-    """Write timestamps spread over hours (event time), in place: two table lookups per row, the minute
-    (date and time to the minute, from a table of the days the block spans, nearly always one) and the
-    millisecond in the minute. Rendering the calendar per row cost a third of generation when every event
-    of a block had its own second; a date copied per block, then second and millisecond lookups, made
-    one more division and one more pass over the rows than this."""
+    """Write timestamps spread over hours (event time), in place (what `Encoder.encode` writes)."""
+    if len(epoch_ms) == 0:
+        return
+    field = rows[:, column.start : column.stop]
+    minute = field[:, :MINUTE_PREFIX_BYTES].view(f"V{MINUTE_PREFIX_BYTES}")[:, 0]
+    _stamp_minutes(minute, field[:, MINUTE_PREFIX_BYTES:].view(_IN_MINUTE.dtype)[:, 0], epoch_ms)
+
+
+def _stamp_minutes(minute_field: np.ndarray, in_minute_field: np.ndarray, epoch_ms: np.ndarray) -> None:
+    """Timestamps as two table lookups per row: the minute (date and time to the minute, from a table of the
+    days the block spans, nearly always one) and the millisecond in the minute, into the two opaque fields.
+    Rendering the calendar per row cost a third of generation when every event of a block had its own
+    second; a date copied per block, then second and millisecond lookups, made one more division and one
+    more pass over the rows than this."""
     if len(epoch_ms) == 0:
         return
     first_day = int(epoch_ms.min()) // MS_PER_DAY
     last_day = int(epoch_ms.max()) // MS_PER_DAY
     minute, in_minute = _divmod(epoch_ms - first_day * MS_PER_DAY, MS_PER_MINUTE)
-    field = rows[:, column.start : column.stop]
     # Gathers into new contiguous arrays, then copies: `take` into a strided `out` makes three passes.
-    minute_prefixes = _minute_prefixes(first_day, last_day)
-    field[:, :MINUTE_PREFIX_BYTES].view(minute_prefixes.dtype)[:, 0] = minute_prefixes.take(minute, mode="clip")
-    field[:, MINUTE_PREFIX_BYTES:].view(_IN_MINUTE.dtype)[:, 0] = _IN_MINUTE.take(in_minute, mode="clip")
+    minute_field[:] = _minute_prefixes(first_day, last_day).take(minute, mode="clip")
+    in_minute_field[:] = _IN_MINUTE.take(in_minute, mode="clip")
 
 
 def _divmod(values: np.ndarray, divisor: int) -> tuple[np.ndarray, np.ndarray]:
