@@ -249,9 +249,10 @@ class Encoder:
         self.layout = RowLayout(catalog)
         self.row_bytes = self.layout.row_bytes
         seed = catalog.config.seed
-        self._shard_bits = np.uint64(shard) << np.uint64(48)
-        self._interaction_key = derive_key(seed, 0x1D)
-        self._session_key = derive_key(seed, 0x5E)
+        # 0-d arrays rather than numpy scalars: cheaper ufunc operands (see rng._S30)
+        self._shard_bits = np.array(np.uint64(shard) << np.uint64(48))
+        self._interaction_key = np.array(derive_key(seed, 0x1D))
+        self._session_key = np.array(derive_key(seed, 0x5E))
         cols = self.layout.columns
         # Small integer fields come from tables too: one copy instead of a digit loop.
         # The kind fragments by key (type * 301 + duration + quantity, 1,505 rows, 173 KB) rather than an
