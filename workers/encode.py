@@ -523,15 +523,17 @@ def _second_prefix(second: int) -> np.ndarray:
 
 MS_PER_DAY, MS_PER_MINUTE = 86_400_000, 60_000
 _I64_MS_PER_MINUTE = np.array(MS_PER_MINUTE, dtype=np.int64)
-MINUTE_PREFIX_BYTES = len(b"YYYY-MM-DDTHH:MM:")
-# "SS.mmmZ" for each millisecond of a minute: 420 KB, built once
-_IN_MINUTE = _pad_table([f"{ms // 1000:02d}.{ms % 1000:03d}Z".encode() for ms in range(MS_PER_MINUTE)]).view(
+# Split 16 + 8 bytes, not at the seconds (17 + 7): numpy gathers and copies items of 8 and 16 bytes with
+# fixed-size moves, other sizes with a memmove call each (timestamps 35 -> 22 ns/event alone).
+MINUTE_PREFIX_BYTES = len(b"YYYY-MM-DDTHH:MM")
+# ":SS.mmmZ" for each millisecond of a minute: 480 KB, built once
+_IN_MINUTE = _pad_table([f":{ms // 1000:02d}.{ms % 1000:03d}Z".encode() for ms in range(MS_PER_MINUTE)]).view(
     f"V{TIMESTAMP_BYTES - MINUTE_PREFIX_BYTES}").ravel()
 
 
 @lru_cache(maxsize=64)
 def _minute_prefixes(first_day: int, last_day: int) -> np.ndarray:
-    """`YYYY-MM-DDTHH:MM:` of each minute of days `first_day` .. `last_day` (since 1970), one opaque item
+    """`YYYY-MM-DDTHH:MM` of each minute of days `first_day` .. `last_day` (since 1970), one opaque item
     per minute (24 KB a day; a block of events spans a few days at most)."""
     minutes = np.arange(first_day * 1440, (last_day + 1) * 1440, dtype=np.int64)
     text = np.ascontiguousarray(render_timestamps(minutes * MS_PER_MINUTE)[:, :MINUTE_PREFIX_BYTES])
