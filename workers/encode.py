@@ -341,14 +341,14 @@ def _kind_combinations() -> list[tuple[int, int, int]]:
 
 # Integer operands of ufuncs as 0-d arrays of the operand's dtype: a Python int or numpy scalar operand is
 # converted on every call, ~0.8 us (1.8 vs 1.0 us a call).
-_KIND_STRIDE = np.array(301, dtype=np.intp)
+_KIND_STRIDE = np.array(301, dtype=np.int16)
 _I32_100, _I32_10000 = np.array(100, dtype=np.int32), np.array(10_000, dtype=np.int32)
 
 
 def _kind_key(events: Events) -> np.ndarray:
     """type * 301 + duration + quantity per event (each event has at most one of the two), in place in one
-    intp array."""
-    key = events.interaction_type.astype(np.intp)
+    int16 array (keys stay below 5 * 301; int16 arithmetic beat intp by ~2 ns/event)."""
+    key = events.interaction_type.astype(np.int16)
     key *= _KIND_STRIDE
     key += events.duration_s
     key += events.quantity
