@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -54,6 +55,7 @@ class ServerConfig:
     max_seeded_streams: int = 8  # concurrent unpaced seeded streams
     max_seeds: int = 4  # seed generators held at once (in use or being built), 25-60 MB each
     instance: str = ""  # which replica this is: replicas serve distinct shards of the live site
+    instances: int = 1  # replicas sharing the store's users (each then needs its index as INSTANCE)
 
     def __post_init__(self) -> None:
         try:
@@ -68,6 +70,8 @@ class ServerConfig:
             check_range("max connections", self.max_connections, 0, 1_000_000)
             check_range("max seeded streams", self.max_seeded_streams, 1, 1024)
             check_range("max seeds", self.max_seeds, 1, 64)
+            check_range("instances", self.instances, 1, 64)
+            self.replica_index  # noqa: B018  (validates INSTANCE against INSTANCES)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if not 0 < self.grace_s <= 3600 or not 0 < self.header_timeout_s <= 3600:
@@ -75,6 +79,20 @@ class ServerConfig:
                               f"{self.header_timeout_s}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+
+    @property
+    def replica_index(self) -> int:
+        """This replica's index among `instances` (0 when there is one): INSTANCE as a number, or the number
+        of Heroku's `web.N` less one. Replicas with indices split the store's users between them."""
+        if self.instances == 1:
+            return 0
+        match = re.fullmatch(r"(?:[a-z]+\.)?(\d{1,4})", self.instance.strip())
+        index = -1 if match is None else int(match[1]) - (1 if "." in self.instance else 0)
+        if not 0 <= index < self.instances:
+            raise ValueError(f"with INSTANCES={self.instances}, INSTANCE must be this replica's index "
+                             f"0..{self.instances - 1} (or Heroku's web.1..web.{self.instances}), got "
+                             f"{self.instance!r}")
+        return index
 
     @property
     def default_user_rate_eps(self) -> int:
@@ -161,6 +179,9 @@ SETTINGS: tuple[Setting, ...] = (
             _integer),
     Setting("instance", "--instance", ("INSTANCE", "RAILWAY_REPLICA_ID", "DYNO"), "this replica's name: "
             "replicas serve distinct shards of the live site (default: the platform's replica id)", str),
+    Setting("instances", "--instances", ("INSTANCES",), "replicas that split the store's users, each with its "
+            "index as INSTANCE, so no user is in two replicas' sessions (default 1: every replica has them all)",
+            _integer),
 )
 
 

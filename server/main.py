@@ -95,7 +95,8 @@ def _bound_optional(config: ServerConfig) -> Any:
 async def _running_site(config: ServerConfig, requests: asyncio.Queue[str]) -> AsyncIterator[Site | None]:
     """The catalog, the workers and what the routes share; the workers and rings go on the way out."""
     loop = asyncio.get_running_loop()
-    live = LiveStore.at_boot(config.instance, config.workers, int(time.time() * 1000))
+    live = LiveStore.at_boot(config.instance, config.workers, int(time.time() * 1000), config.replica_index,
+                             config.instances)
     supervisor = Supervisor(config, live)
     generators: SeededPool | None = None
     users: UserLines | None = None

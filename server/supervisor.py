@@ -62,7 +62,8 @@ class Worker:
 @dataclass(frozen=True)
 class LiveStore:
     """The live site: the store's activity from `start_ms` (the wall clock at boot), worker w rendering
-    shard `shard(w)` with partition w of the store's users, so no user is in two workers' sessions.
+    shard `shard(w)` with its own partition of the store's users, so no user is in two workers' sessions (nor
+    in two replicas' with INSTANCES: replica r's worker w has partition r * workers + w).
 
     Ids are unique per (shard, position), and a restart starts its positions at 0 again, so each boot takes
     new shards: consecutive boot seconds, times the workers, offset by the instance (`INSTANCE`: replicas
@@ -73,14 +74,25 @@ class LiveStore:
     start_ms: int
     first_shard: int
     workers: int
+    replica: int = 0  # this replica's index among `replicas` that split the store's users (INSTANCES)
+    replicas: int = 1
 
     @classmethod
-    def at_boot(cls, instance: str, workers: int, now_ms: int) -> LiveStore:
+    def at_boot(cls, instance: str, workers: int, now_ms: int, replica: int = 0, replicas: int = 1) -> LiveStore:
         offset = zlib.crc32(instance.encode()) if instance else 0
-        return cls(now_ms // 1000 * 1000, (offset + now_ms // 1000 * workers) % (MAX_SHARD + 1), workers)
+        return cls(now_ms // 1000 * 1000, (offset + now_ms // 1000 * workers) % (MAX_SHARD + 1), workers, replica,
+                   replicas)
 
     def shard(self, worker: int) -> int:
         return (self.first_shard + worker) % (MAX_SHARD + 1)
+
+    def partition(self, worker: int) -> int:
+        """Which of the `partitions` parts of the store's users the worker's sessions are of."""
+        return self.replica * self.workers + worker
+
+    @property
+    def partitions(self) -> int:
+        return self.replicas * self.workers
 
 
 @dataclass
@@ -123,7 +135,7 @@ class Supervisor:
     def _spawn(self, worker: Worker) -> None:
         live = self.live
         spec = ProducerSpec(self.config.model, live.shard(worker.index), worker.ring.name, self._cities, os.getpid(),
-                            live.start_ms, worker.index, live.workers)
+                            live.start_ms, live.partition(worker.index), live.partitions)
         process = self._context.Process(
             target=run_producer, args=(spec,), name=f"clickstream-worker-{worker.index}", daemon=True
         )
