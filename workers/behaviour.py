@@ -465,8 +465,8 @@ class Behaviour:
         step_scaled = scale(np.arange(64, dtype=np.uint64))
         keys = np.array([self._keys[2], self._keys[5]], dtype=np.uint64)
 
-        def draws(step: int, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            word_a, word_b = hash_scaled(keys, scaled.take(listed) + step_scaled[step])
+        def draws(step: int, steps: int, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            word_a, word_b = hash_scaled(keys, scaled.take(listed) + step_scaled[step : step + steps, None])
             return word_a, word_b
 
         return draws
