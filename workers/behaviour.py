@@ -78,13 +78,14 @@ from .model import (
     WISHLIST,
     ModelConfig,
 )
-from .rng import derive_key, hash_positions, hash_scaled, hash_words, scale, unit, unit_bits
+from .rng import derive_key, hash_positions, hash_scaled, hash_words, mix64_in_place, scale, unit, unit_bits
 from .shares import SHARE_TABLE_SIZE, UnitSearch, draw_by_share, share_table
 from .users import BLOCK, CLASS_SEGMENT, CLASS_SESSIONS_PER_DAY, N_CLASSES, USER_ID_CAPACITY, Users
 
 WINDOW_MS = 30 * MS_PER_MINUTE
 PHASES = 4  # windows per two hours: a user's phase is one of them
 ROUNDS = 16  # redraws of a session's user while the drawn one is not active
+ROUND_BATCH_ROWS = 8192  # redraw rounds run together while pending draws x rounds stay under this
 # Multiples of two hours, so every epoch holds every phase's windows equally. Small stores take long epochs:
 # each epoch costs a few hundred numpy calls whatever its size, which dominated one-day epochs of 20k events.
 EPOCH_HOURS = (168, 120, 96, 72, 48, 24, 12, 8, 6, 4, 2)
@@ -189,6 +190,7 @@ class Behaviour:
         self.e0 = self.start_ms // self.epoch_ms
         seed = catalog.config.seed
         self._keys = [derive_key(seed, shard, partition, partitions, purpose) for purpose in range(8 + ROUNDS)]
+        self._round_keys = np.array(self._keys[8:], dtype=np.uint64)  # _redraw's, one row per round
         self._product_keys = [derive_key(seed, shard, partition, partitions, 0x9D0, word) for word in range(3)]
         funnel = calibration(catalog.config.funnel)
         self._chain = funnel.params
@@ -368,40 +370,57 @@ class Behaviour:
             return {"draw": draw[:0], "user": draw[:0], "klass": draw[:0], "start_ms": draw[:0]}
         cdf = np.cumsum(weights) / weights.sum()
         klass = np.minimum(UnitSearch(cdf)(unit_bits(word_a, 0)), N_CLASSES - 1)  # searchsorted(cdf, unit(word_a, 0))
-        window_lut = self._window_table(start)
         first_own, own_blocks = self._own_blocks(start)
         user = np.full(n_draw, -1, dtype=np.int64)
         start_ms = np.zeros(n_draw, dtype=np.int64)
         window = np.zeros(n_draw, dtype=np.int64)
         window_u = (unit(word_a, 1) * SHARE_TABLE_SIZE).astype(np.int64)
+        context = _RedrawContext(start, start + self.epoch_ms, first_own, own_blocks, self._window_table(start),
+                                 counters, klass, window_u)
         pending = np.flatnonzero(own_blocks[klass] > 0)
-        end = start + self.epoch_ms
-        for r in range(ROUNDS):
-            if pending.size == 0:
-                break
-            word = self._hash(8 + r, counters[pending])
-            their_class = klass[pending]
-            own = first_own[their_class] + (unit(word, 0) * own_blocks[their_class]).astype(np.int64)
-            block = self.partition + self.partitions * own
-            candidate = users.user_of(block, their_class, unit(word, 1))
-            life = users.life_word(candidate)
-            joined = users.registered_ms(candidate)
-            leaves = joined + users.lifetime_ms(life, their_class)
-            # Most rejections are users gone long before the epoch: only those active in it get a start time.
-            near = np.flatnonzero((candidate < USER_ID_CAPACITY) & (joined < end) & (leaves > start))
-            phase = users.phase_of(life[near])
-            j = phase + PHASES * window_lut[phase * SHARE_TABLE_SIZE + window_u[pending[near]]]
-            t = start + j * WINDOW_MS + (unit(word[near], 2) * WINDOW_MS).astype(np.int64)
-            # Indices, not boolean masks, of these random subsets: numpy's boolean indexing is ~3x slower.
-            inside = np.flatnonzero((joined[near] <= t) & (t < leaves[near]))
-            accepted = near[inside]
-            hit = pending[accepted]
-            user[hit], start_ms[hit], window[hit] = candidate[accepted], t[inside], j[inside]
+        first_round = 0
+        while first_round < ROUNDS and pending.size:
+            # Each round's candidate is a pure function of (draw, round), so the late rounds, with few
+            # draws pending, run together (a draw keeps its first accepting round): ~8 batches of numpy
+            # calls instead of 16, for some extra rows.
+            rounds = range(first_round, min(ROUNDS, first_round + max(1, ROUND_BATCH_ROWS // pending.size)))
+            lane, found, t, j = self._redraw(rounds, pending, context)
+            hit = pending[lane]
+            user[hit], start_ms[hit], window[hit] = found, t, j
             keep = np.ones(pending.size, dtype=bool)
-            keep[accepted] = False
+            keep[lane] = False
             pending = pending[np.flatnonzero(keep)]
+            first_round = rounds.stop
         valid = _first_per_window(user, window)
         return {"draw": valid, "user": user[valid], "klass": klass[valid], "start_ms": start_ms[valid]}
+
+    def _redraw(self, rounds: range, pending: np.ndarray, c: _RedrawContext) -> tuple[np.ndarray, ...]:
+        """Redraw `rounds` of the user of each pending draw (pending: indices of the epoch's draws), all at
+        once. Returns, for the pending draws that some round accepted: their index in `pending`, and the user,
+        start time and window of their first accepting round."""
+        users = self.users
+        z = self._round_keys[rounds.start : rounds.stop, None] ^ scale(c.counters[pending])
+        word = mix64_in_place(z).ravel()  # round-major: row k * pending.size + i is round k of pending[i]
+        their_class, their_window_u = (_tiled(a[pending], len(rounds)) for a in (c.klass, c.window_u))
+        own = c.first_own[their_class] + (unit(word, 0) * c.own_blocks[their_class]).astype(np.int64)
+        block = self.partition + self.partitions * own
+        candidate = users.user_of(block, their_class, unit(word, 1))
+        life = users.life_word(candidate)
+        joined = users.registered_ms(candidate)
+        leaves = joined + users.lifetime_ms(life, their_class)
+        # Most rejections are users gone long before the epoch: only those active in it get a start time.
+        near = np.flatnonzero((candidate < USER_ID_CAPACITY) & (joined < c.end) & (leaves > c.start))
+        phase = users.phase_of(life[near])
+        j = phase + PHASES * c.window_lut[phase * SHARE_TABLE_SIZE + their_window_u[near]]
+        t = c.start + j * WINDOW_MS + (unit(word[near], 2) * WINDOW_MS).astype(np.int64)
+        # Indices, not boolean masks, of these random subsets: numpy's boolean indexing is ~3x slower.
+        inside = np.flatnonzero((joined[near] <= t) & (t < leaves[near]))
+        accepted = near[inside]
+        lane = accepted % pending.size if len(rounds) > 1 else accepted
+        if len(rounds) > 1:  # the first accepting round of each: rows are round-major, np.unique is stable
+            lane, first = np.unique(lane, return_index=True)
+            accepted, inside = accepted[first], inside[first]
+        return lane, candidate[accepted], t[inside], j[inside]
 
     def _window_table(self, start: int) -> np.ndarray:
         """Per phase, a 4096-quantile table of the epoch's windows weighted by the hour-of-week profile (a
@@ -446,8 +465,8 @@ class Behaviour:
         step_scaled = scale(np.arange(64, dtype=np.uint64))
         keys = np.array([self._keys[2], self._keys[5]], dtype=np.uint64)
 
-        def draws(step: int, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            word_a, word_b = hash_scaled(keys, scaled.take(listed) + step_scaled[step])
+        def draws(step: int, steps: int, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            word_a, word_b = hash_scaled(keys, scaled.take(listed) + step_scaled[step : step + steps, None])
             return word_a, word_b
 
         return draws
@@ -696,6 +715,24 @@ def _firsts(sessions_of: np.ndarray, sessions: int) -> np.ndarray:
     of entries of the sessions before it)."""
     counts = np.bincount(sessions_of, minlength=sessions)
     return np.asarray(np.cumsum(counts) - counts)
+
+
+@dataclass(frozen=True)
+class _RedrawContext:
+    """What every redraw round of an epoch's draws uses (Behaviour._redraw)."""
+
+    start: int  # the epoch's first and last + 1 ms
+    end: int
+    first_own: np.ndarray  # per class: _own_blocks
+    own_blocks: np.ndarray
+    window_lut: np.ndarray  # _window_table
+    counters: np.ndarray  # per draw: its hash counter, class and window quantile
+    klass: np.ndarray
+    window_u: np.ndarray
+
+
+def _tiled(values: np.ndarray, times: int) -> np.ndarray:
+    return values if times == 1 else np.tile(values, times)
 
 
 def _first_per_window(user: np.ndarray, window: np.ndarray) -> np.ndarray:

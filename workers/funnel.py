@@ -138,7 +138,8 @@ class Chain:
     length: np.ndarray  # int64 per session: its events
 
 
-Draws = Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Draws = Callable[[int, int, np.ndarray], tuple[np.ndarray, np.ndarray]]  # see run_chain
+TAIL_LANES = 1024  # run_chain's last steps, from when fewer lanes are left, run as _run_tail
 # The loop's constants as 0-d arrays of the operands' types, not scalars: numpy takes ~1 us less per call
 # with them, and each of the chain's ~40 steps makes ~90 calls whatever its lanes (late steps have a few
 # hundred, where this per-call time is most of the cost). Same types, so the same results.
@@ -222,10 +223,11 @@ def _tables(p: ChainParams) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, draws: Draws) -> Chain:
-    """Every session's events. `conversion` is each session's device x referrer factor; `draws(step, sessions)`
-    gives two random uint64 words per listed session for that step (hashes in a stream, a fixed generator
-    in calibration). Word a: page (bits 48-63), think time (32-47), the next type (0-31); word b: exit
-    (0-31), cart quantity and an order item's gap (32-47), view or click (48-63)."""
+    """Every session's events. `conversion` is each session's device x referrer factor; `draws(step, steps,
+    sessions)` gives two random uint64 words per listed session for each of `steps` steps from `step`, as
+    (steps, sessions) arrays (hashes in a stream, a fixed generator in calibration). Word a: page (bits
+    48-63), think time (32-47), the next type (0-31); word b: exit (0-31), cart quantity and an order item's
+    gap (32-47), view or click (48-63)."""
     n = segment.size
     seg = segment.astype(np.int64)
     tables = params.tables
@@ -233,13 +235,17 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
     lanes = _Lanes(np.arange(n, dtype=np.int32), (seg * 6).astype(np.int8), (seg * 6 + START).astype(np.int8),
                    (params.cart[seg] * conversion).astype(np.float32), tables.view_at[seg],
                    np.zeros(n, np.float32), np.zeros(n, np.int16), np.zeros(n, np.int16), np.zeros(n, np.int32))
-    pages, thinks = _time_tables()
-    momentum = np.float32(params.cart_momentum)
+    pages = _time_tables()[0]
     parts: list[tuple[np.ndarray, ...]] = []
+    counts: list[int] = []  # events per step
     for step in range(MAX_SESSION_EVENTS):
         if lanes.session.size == 0:
             break
-        word_a, word_b = draws(step, lanes.session)
+        if lanes.session.size < TAIL_LANES:
+            _run_tail(lanes, step, params, draws, parts, counts)
+            break
+        all_a, all_b = draws(step, 1, lanes.session)
+        word_a, word_b = all_a[0], all_b[0]
         # Gathers index with intp arrays: numpy's fast path (other index types cost ~50 % more).
         page_q = word_a.view(np.uint16)[3::4].astype(np.intp)  # bits 48-63: the page's quantile
         page = pages[page_q]
@@ -249,22 +255,59 @@ def run_chain(segment: np.ndarray, conversion: np.ndarray, params: ChainParams, 
             kept = np.flatnonzero(fits)
             lanes, word_a, word_b, page_q, page, page_ms = (
                 lanes.take(kept), *(a.take(kept) for a in (word_a, word_b, page_q, page, page_ms)))
-        words = _Words(word_a, word_b)
-        in_order = lanes.run > _INT16[0]  # an order's next item comes whatever the chances
-        kind = _next_kind(lanes, tables.wish, tables.checkout, words, in_order)
-        quantity = _update_cart(lanes, kind, words)
-        parts.append((lanes.session, kind, page, lanes.clock, quantity))
-        in_order = lanes.run > _INT16[0]
-        lanes.clock = lanes.clock + _gap(page_ms, thinks, words, in_order)
-        kind_i = kind.astype(np.intp)
-        factor = np.where(kind <= _INT8[CLICK], _DWELL[page_q], _FOCUS_FACTOR[kind_i])
-        if momentum != 1:  # the "mix" funnel has none, and x * 1 is x: three passes saved
-            factor = factor * np.where(lanes.items > _INT16[0], momentum, _ONE32)  # buying mode
-        lanes.cart_next = np.minimum(lanes.cart_base * factor, _MAX_CART32)
-        lanes.key = lanes.base + kind
-        stays = words.exit >= (tables.bounce_at if step == 0 else tables.exit_at[kind_i])
-        lanes = lanes.keep(stays | in_order)  # never ends in an order
-    return _chain(parts, n)
+        kind, quantity, clock, goes_on = _advance(lanes, params, _Words(word_a, word_b), page_q, page_ms, step)
+        parts.append((lanes.session, kind, page, clock, quantity))
+        counts.append(lanes.session.size)
+        lanes = lanes.keep(goes_on)
+    return _chain(parts, counts, n)
+
+
+def _run_tail(lanes: _Lanes, first_step: int, params: ChainParams, draws: Draws,
+              parts: list[tuple[np.ndarray, ...]], counts: list[int]) -> None:
+    """The steps from `first_step` on of the few lanes left (< TAIL_LANES), appended to parts (one part) and
+    counts (one per step). There each step's ~100 numpy calls cost ~200 us whatever its lanes: the words of
+    all the remaining steps come from one draw, their pages from one gather, and the lanes stay in place
+    (an ended lane is masked off; its state no longer matters): no draw and no compaction per step."""
+    all_a, all_b = draws(first_step, MAX_SESSION_EVENTS - first_step, lanes.session)
+    all_q = all_a.view(np.uint16)[:, 3::4].astype(np.intp)  # bits 48-63: the page's quantile
+    all_page = _time_tables()[0][all_q]
+    all_ms = np.multiply(all_page, _MS_PER_S32, dtype=np.int32)
+    alive = np.ones(lanes.session.size, dtype=bool)
+    steps: list[tuple[np.ndarray, ...]] = []
+    for k in range(all_a.shape[0]):
+        live = alive & (lanes.clock + all_ms[k] <= _MAX_SESSION32)
+        kind, quantity, clock, goes_on = _advance(lanes, params, _Words(all_a[k], all_b[k]), all_q[k], all_ms[k],
+                                                  first_step + k)
+        steps.append((live, kind, clock, quantity))
+        alive = live & goes_on
+        if not alive.any():
+            break
+    live, kind, clock, quantity = (np.stack(column) for column in zip(*steps, strict=True))
+    lane = live.nonzero()[1]  # step-major, lanes in order: as the compacting steps give them
+    parts.append((lanes.session[lane], kind[live], all_page[: live.shape[0]][live], clock[live], quantity[live]))
+    counts.extend(live.sum(axis=1).tolist())
+
+
+def _advance(lanes: _Lanes, params: ChainParams, words: _Words, page_q: np.ndarray, page_ms: np.ndarray,
+             step: int) -> tuple[np.ndarray, ...]:
+    """One step of every lane: its event's type and add_to_cart quantity, and its time (the clock before the
+    step), updating the lanes' state; and which lanes go on after it (those that stay or are in an order)."""
+    tables = params.tables
+    in_order = lanes.run > _INT16[0]  # an order's next item comes whatever the chances
+    kind = _next_kind(lanes, tables.wish, tables.checkout, words, in_order)
+    quantity = _update_cart(lanes, kind, words)
+    clock = lanes.clock
+    in_order = lanes.run > _INT16[0]
+    lanes.clock = clock + _gap(page_ms, _time_tables()[1], words, in_order)
+    kind_i = kind.astype(np.intp)
+    factor = np.where(kind <= _INT8[CLICK], _DWELL[page_q], _FOCUS_FACTOR[kind_i])
+    momentum = np.float32(params.cart_momentum)
+    if momentum != 1:  # the "mix" funnel has none, and x * 1 is x: three passes saved
+        factor = factor * np.where(lanes.items > _INT16[0], momentum, _ONE32)  # buying mode
+    lanes.cart_next = np.minimum(lanes.cart_base * factor, _MAX_CART32)
+    lanes.key = lanes.base + kind
+    stays = words.exit >= (tables.bounce_at if step == 0 else tables.exit_at[kind_i])
+    return kind, quantity, clock, stays | in_order  # never ends in an order
 
 
 def _next_kind(lanes: _Lanes, wish_table: np.ndarray, checkout_table: np.ndarray, words: _Words,
@@ -298,13 +341,13 @@ def _gap(page_ms: np.ndarray, thinks: np.ndarray, words: _Words, in_order: np.nd
     return np.asarray(np.where(in_order, item_gap, page_ms + thinks[words.think.astype(np.intp)]))
 
 
-def _chain(parts: list[tuple[np.ndarray, ...]], n: int) -> Chain:
+def _chain(parts: list[tuple[np.ndarray, ...]], counts: list[int], n: int) -> Chain:
     if not parts:
         empty = np.zeros(0, np.int64)
         return Chain(empty, empty.astype(np.int16), empty.astype(np.int8), empty.astype(np.int16), empty,
                      empty.astype(np.int8), np.zeros(n, np.int64))
     session, kind, page, offset, quantity = (np.concatenate(column) for column in zip(*parts, strict=True))
-    step = np.repeat(np.arange(len(parts), dtype=np.int16), [p[0].size for p in parts])
+    step = np.repeat(np.arange(len(counts), dtype=np.int16), counts)
     return Chain(session, step, kind, page, offset, quantity, np.bincount(session, minlength=n))
 
 
@@ -428,7 +471,8 @@ def _sample() -> tuple[np.ndarray, np.ndarray, Draws]:
     referrer = rng.choice(referrer_shares.size, n, p=referrer_shares / referrer_shares.sum())
     words = rng.integers(0, 2**64, size=(MAX_SESSION_EVENTS, 2, n), dtype=np.uint64)
 
-    def draws(step: int, sessions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return words[step, 0][sessions], words[step, 1][sessions]  # 1-d gathers: numpy's fast path
+    def draws(step: int, steps: int, sessions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        block = words[step : step + steps]
+        return block[:, 0].take(sessions, axis=1), block[:, 1].take(sessions, axis=1)
 
     return segment, session_conversion(profile, referrer), draws
