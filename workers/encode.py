@@ -264,12 +264,14 @@ class Encoder:
         self._scratch = np.empty(self.SUB_BLOCK_ROWS * self.row_bytes, dtype=np.uint8)
 
     def new_buffer(self, rows: int) -> np.ndarray:
-        """A row buffer with the literal bytes in place. `encode` only rewrites the value columns, so a
-        reused buffer saves a full pass over the rows per block."""
-        return np.tile(self.layout.template, (rows, 1))
+        """An uninitialised (rows, row_bytes) uint8 buffer: `encode` writes every byte of each row (the
+        whole-row template gather comes first), so filling it with the template was a wasted pass over the
+        rows for every `encode(out=None)` (the server's seeded streams)."""
+        return np.empty((rows, self.row_bytes), dtype=np.uint8)
 
     def encode(self, events: Events, out: np.ndarray | None = None) -> np.ndarray:
-        """Rows for `events`, shape (n, row_bytes) uint8, written into `out` (from `new_buffer`) when given."""
+        """Rows for `events`, shape (n, row_bytes) uint8, written into `out` when given: any (>= n, row_bytes)
+        uint8 array; every byte of its first n rows is written."""
         n = len(events)
         rows = self.new_buffer(n) if out is None else out[:n]
         for start in range(0, n, self.SUB_BLOCK_ROWS):
