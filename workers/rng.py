@@ -79,12 +79,12 @@ def hash_scaled(keys: tuple[np.uint64, ...] | np.ndarray, scaled: np.ndarray) ->
 
 def unit(word: np.ndarray, lane: int) -> np.ndarray:
     """A uniform float in [0, 1) from 21 bits of `word`; lane 0, 1 or 2 picks which 21 bits."""
-    return ((word >> np.uint64(21 * lane)) & _U21).astype(np.float64) * _INV_2_21
+    return lane_bits(word, lane).astype(np.float64) * _INV_2_21
 
 
 def unit_bits(word: np.ndarray, lane: int) -> np.ndarray:
     """The 21 bits behind `unit(word, lane)`, as int64: unit(word, lane) == unit_bits(word, lane) / 2**21."""
-    return ((word >> np.uint64(UNIT_BITS * lane)) & _U21).astype(np.int64)
+    return lane_bits(word, lane).astype(np.int64)
 
 
 def lane_bits(word: np.ndarray, lane: int) -> np.ndarray:
