@@ -534,10 +534,25 @@ _IN_MINUTE = _pad_table([f":{ms // 1000:02d}.{ms % 1000:03d}Z".encode() for ms i
     f"V{TIMESTAMP_BYTES - MINUTE_PREFIX_BYTES}").ravel()
 
 
-@lru_cache(maxsize=64)
+# Minute tables cover aligned spans of days, so a stream renders one per span instead of one per day and
+# pair of days it crosses (a table per block's own days cost 8 % of generation with a small store, whose
+# blocks each cover hours). A span's table also holds the next day: a block that starts in the span's last
+# day still finds all its minutes there.
+DAYS_PER_MINUTE_TABLE = 16
+
+
+def _minute_table(first_day: int, last_day: int) -> tuple[np.ndarray, int]:
+    """A table of `_minute_prefixes` holding days `first_day` .. `last_day`, and the day it starts at."""
+    span_start = first_day - first_day % DAYS_PER_MINUTE_TABLE
+    if last_day <= span_start + DAYS_PER_MINUTE_TABLE:
+        return _minute_prefixes(span_start, span_start + DAYS_PER_MINUTE_TABLE), span_start
+    return _minute_prefixes(first_day, last_day), first_day  # a block over more days: its own table
+
+
+@lru_cache(maxsize=8)
 def _minute_prefixes(first_day: int, last_day: int) -> np.ndarray:
     """`YYYY-MM-DDTHH:MM` of each minute of days `first_day` .. `last_day` (since 1970), one opaque item
-    per minute (24 KB a day; a block of events spans a few days at most)."""
+    per minute (24 KB a day)."""
     minutes = np.arange(first_day * 1440, (last_day + 1) * 1440, dtype=np.int64)
     text = np.ascontiguousarray(render_timestamps(minutes * MS_PER_MINUTE)[:, :MINUTE_PREFIX_BYTES])
     return text.view(f"V{MINUTE_PREFIX_BYTES}").ravel()
@@ -553,19 +568,18 @@ def stamp_event_times(rows: np.ndarray, epoch_ms: np.ndarray, column: Column = T
 
 
 def _stamp_minutes(minute_field: np.ndarray, in_minute_field: np.ndarray, epoch_ms: np.ndarray) -> None:
-    """Timestamps as two table lookups per row: the minute (date and time to the minute, from a table of the
-    days the block spans, nearly always one) and the millisecond in the minute, into the two opaque fields.
+    """Timestamps as two table lookups per row: the minute (date and time to the minute, from the table of the
+    span of days the block falls in, `_minute_table`) and the millisecond in the minute, into the two opaque fields.
     Rendering the calendar per row cost a third of generation when every event of a block had its own
     second; a date copied per block, then second and millisecond lookups, made one more division and one
     more pass over the rows than this."""
     if len(epoch_ms) == 0:
         return
-    first_day = int(epoch_ms.min()) // MS_PER_DAY
-    last_day = int(epoch_ms.max()) // MS_PER_DAY
-    since_first_day = epoch_ms - np.array(first_day * MS_PER_DAY, dtype=epoch_ms.dtype)
-    minute, in_minute = _divmod(since_first_day, _I64_MS_PER_MINUTE)
+    table, table_day = _minute_table(int(epoch_ms.min()) // MS_PER_DAY, int(epoch_ms.max()) // MS_PER_DAY)
+    since_table_day = epoch_ms - np.array(table_day * MS_PER_DAY, dtype=epoch_ms.dtype)
+    minute, in_minute = _divmod(since_table_day, _I64_MS_PER_MINUTE)
     # Gathers into new contiguous arrays, then copies: `take` into a strided `out` makes three passes.
-    minute_field[:] = _minute_prefixes(first_day, last_day).take(minute, mode="clip")
+    minute_field[:] = table.take(minute, mode="clip")
     in_minute_field[:] = _IN_MINUTE.take(in_minute, mode="clip")
 
 
