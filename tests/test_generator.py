@@ -120,6 +120,23 @@ def test_timestamps_are_the_models_event_time_from_the_start_in_position_order(g
     assert stamps == [str(np.datetime64(int(t), "ms")) + "Z" for t in model.time_ms]
 
 
+
+@pytest.mark.parametrize("first", ["2026-01-01T00:00:00", "2026-03-14T23:59:00", "9999-12-14T00:00:00",
+                                   "9999-12-31T00:00:00"])
+def test_event_times_are_stamped_exactly_across_spans_of_days_up_to_the_year_9999(first: str) -> None:
+    from clickstream.limits import MAX_TIMESTAMP_MS
+    from clickstream.workers.encode import _IN_MINUTE, MINUTE_PREFIX_BYTES, _stamp_minutes
+
+    start = int(np.datetime64(first, "ms").astype(np.int64))
+    times = np.sort(np.random.default_rng(1).integers(start, min(start + 20 * 86_400_000, MAX_TIMESTAMP_MS + 1),
+                                                      5000))
+    for block in (times[:1], times[:2500], times):  # within a day, within a span, over a span's edge
+        minute, in_minute = np.empty(block.size, f"V{MINUTE_PREFIX_BYTES}"), np.empty(block.size, _IN_MINUTE.dtype)
+        _stamp_minutes(minute, in_minute, block)  # the encoder's two timestamp fields
+        stamped = [bytes(m) + bytes(s) for m, s in zip(minute, in_minute, strict=True)]
+        assert stamped == [(str(np.datetime64(int(t), "ms")) + "Z").encode() for t in block]
+
+
 def test_users_live_in_real_cities_and_emails_are_unique(generator: EventGenerator) -> None:
     from clickstream.workers.catalog import Catalog
 

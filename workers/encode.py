@@ -21,6 +21,7 @@ from functools import lru_cache
 import numpy as np
 import ujson
 
+from ..limits import MAX_TIMESTAMP_MS
 from ..schema import INTERACTION_FIELDS
 from .behaviour import Events
 from .catalog import Catalog
@@ -539,13 +540,15 @@ _IN_MINUTE = _pad_table([f":{ms // 1000:02d}.{ms % 1000:03d}Z".encode() for ms i
 # blocks each cover hours). A span's table also holds the next day: a block that starts in the span's last
 # day still finds all its minutes there.
 DAYS_PER_MINUTE_TABLE = 16
+LAST_DAY = MAX_TIMESTAMP_MS // MS_PER_DAY  # 9999-12-31: a span's table stops there (4-digit years)
 
 
 def _minute_table(first_day: int, last_day: int) -> tuple[np.ndarray, int]:
     """A table of `_minute_prefixes` holding days `first_day` .. `last_day`, and the day it starts at."""
     span_start = first_day - first_day % DAYS_PER_MINUTE_TABLE
-    if last_day <= span_start + DAYS_PER_MINUTE_TABLE:
-        return _minute_prefixes(span_start, span_start + DAYS_PER_MINUTE_TABLE), span_start
+    span_end = min(span_start + DAYS_PER_MINUTE_TABLE, LAST_DAY)
+    if last_day <= span_end:
+        return _minute_prefixes(span_start, span_end), span_start
     return _minute_prefixes(first_day, last_day), first_day  # a block over more days: its own table
 
 
@@ -563,15 +566,6 @@ def _minute_prefixes(first_day: int, last_day: int) -> np.ndarray:
     text[:, :, :DATE_BYTES] = render_timestamps(days * MS_PER_DAY)[:, None, :DATE_BYTES]
     text[:, :, DATE_BYTES:] = _TIME_OF_DAY
     return text.view(f"V{MINUTE_PREFIX_BYTES}").ravel()
-
-
-def stamp_event_times(rows: np.ndarray, epoch_ms: np.ndarray, column: Column = TIMESTAMP_COLUMN) -> None:
-    """Write timestamps spread over hours (event time), in place (what `Encoder.encode` writes)."""
-    if len(epoch_ms) == 0:
-        return
-    field = rows[:, column.start : column.stop]
-    minute = field[:, :MINUTE_PREFIX_BYTES].view(f"V{MINUTE_PREFIX_BYTES}")[:, 0]
-    _stamp_minutes(minute, field[:, MINUTE_PREFIX_BYTES:].view(_IN_MINUTE.dtype)[:, 0], epoch_ms)
 
 
 def _stamp_minutes(minute_field: np.ndarray, in_minute_field: np.ndarray, epoch_ms: np.ndarray) -> None:
