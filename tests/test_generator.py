@@ -120,7 +120,6 @@ def test_timestamps_are_the_models_event_time_from_the_start_in_position_order(g
     assert stamps == [str(np.datetime64(int(t), "ms")) + "Z" for t in model.time_ms]
 
 
-
 @pytest.mark.parametrize("first", ["2026-01-01T00:00:00", "2026-03-14T23:59:00", "9999-12-14T00:00:00",
                                    "9999-12-31T00:00:00"])
 def test_event_times_are_stamped_exactly_across_spans_of_days_up_to_the_year_9999(first: str) -> None:
