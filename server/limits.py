@@ -32,6 +32,10 @@ CONTROL_RESERVE = 32  # connections past the cap still accepted, for /health and
 RESERVED_FDS = 128  # rings, worker pipes, the listening sockets, logs, executors' and uvloop's own
 ALWAYS_ANSWER = frozenset({"/health", "/metrics"})
 RETRY_AFTER_S = 2
+# Connections the kernel queues until the server accepts them. `loop.create_server(sock=...)` calls listen()
+# again with its own default (100), so every server passes this: with 200 clients connecting at once, a
+# 100-deep queue overflowed and a /health probe's SYN was dropped (answered 3 s later, after a retransmit).
+LISTEN_BACKLOG = 1024
 
 
 def default_max_connections() -> int:
@@ -184,4 +188,4 @@ async def start_guarded_site(runner: web.AppRunner, guard: ConnectionGuard, sock
     """
     assert runner.server is not None, "call runner.setup() first"
     loop = asyncio.get_running_loop()
-    return await loop.create_server(guard.protocol_factory(runner.server), sock=sock)
+    return await loop.create_server(guard.protocol_factory(runner.server), sock=sock, backlog=LISTEN_BACKLOG)

@@ -31,7 +31,7 @@ from ..workers.places import load_cities_in_child
 from .app import build_app
 from .config import ServerConfig
 from .guard import announce_bind, hide_versions
-from .limits import ConnectionGuard, start_guarded_site
+from .limits import LISTEN_BACKLOG, ConnectionGuard, start_guarded_site
 from .logs import request_error_log
 from .metrics import Metrics
 from .rings import SiteRings
@@ -74,7 +74,7 @@ async def serve(config: ServerConfig) -> int:
 def _bound(host: str, port: int) -> Any:
     """A listening socket on (host, port); an address in use is a one-line Halt, not a traceback."""
     try:
-        sock = socket.create_server((host, port), reuse_port=False, backlog=1024)
+        sock = socket.create_server((host, port), reuse_port=False, backlog=LISTEN_BACKLOG)
     except OSError as exc:
         reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
         raise Halt(f"{host}:{port} {reason}: stop what holds it, or choose another port", EXIT_BOOT_ERROR) from None

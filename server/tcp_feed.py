@@ -12,6 +12,7 @@ import contextlib
 import socket
 from typing import TYPE_CHECKING
 
+from .limits import LISTEN_BACKLOG
 from .params import STORE_CLOCK
 from .sources import LiveInteractions
 from .stream import paced_batches
@@ -42,4 +43,4 @@ async def start_tcp_feed(site: Site, sock: socket.socket) -> asyncio.Server:
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
-    return await asyncio.start_server(serve_client, sock=sock)
+    return await asyncio.start_server(serve_client, sock=sock, backlog=LISTEN_BACKLOG)
