@@ -17,6 +17,11 @@ from dataclasses import dataclass
 from .pacing import Pacer
 from .sources import Source
 
+# A stream that is behind sends what is due batch after batch, and a write that the kernel takes at once does
+# not suspend. Without a turn limit, 200 streams filling their clients' socket buffers held the event loop for
+# seconds: each ran its whole catch-up before the next got a turn, and /health answered after 1-3 s.
+TURN_S = 0.002
+
 
 @dataclass(frozen=True)
 class StreamSettings:
@@ -42,6 +47,7 @@ async def paced_batches(
         final = now >= end_s  # the last pass sends everything due by the end, then stops
         want = int(min(pacer.due(min(now, end_s)) if pacer else source.batch_rows, most - sent))
         starved = False
+        turn_start_s = now
         while want > 0:
             data, got = await source.read(min(want, source.batch_rows))
             if got == 0:
@@ -52,6 +58,9 @@ async def paced_batches(
             want -= got
             if pacer:
                 pacer.record(got)
+            if loop.time() - turn_start_s >= TURN_S:
+                await asyncio.sleep(0)  # the other streams' (and /health's) turn
+                turn_start_s = loop.time()
         if final or sent >= most:
             break
         now = loop.time()
